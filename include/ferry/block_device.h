@@ -1,0 +1,152 @@
+// The block-device interface: the contract every backend and every volume implements.
+//
+// Threads. Submit() and SubmitCopy() are called on a reactor thread (io::Reactor::Current()
+// is not null). The request completes on that same reactor thread.
+//
+// Completion. Every submitted request completes exactly once, by calling its `done`
+// callback, and never inside the submit call itself: a device that finishes synchronously
+// (RAM) posts the completion to the reactor. After `done` runs the device no longer
+// touches the request.
+//
+// Ownership. The caller owns the request object and the payload buffers it points to and
+// keeps both alive and unchanged until completion. Devices never allocate payload memory
+// on behalf of the caller.
+//
+// Ranges. A request must lie inside the device (lba + blocks <= num_blocks) and have
+// blocks > 0 (except flush); read and write payload must be exactly blocks * block_size
+// bytes, with buffer addresses and lengths aligned to limits().buffer_alignment. A request
+// that breaks these rules completes with IoStatus::kInvalid and changes nothing.
+//
+// Sizes. A device may refuse requests larger than its limits with kInvalid; callers that
+// do not want to care submit through block::SubmitSplit (splitter.h), which splits at the
+// limits and retries kNoResources.
+//
+// Lifetime. A device outlives every request submitted to it; destroying a device with
+// requests in flight is a caller bug.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/inline_function.h"
+#include "base/io_status.h"
+#include "base/units.h"
+
+namespace ferry::block {
+
+class BlockDevice;
+
+enum class IoOp : uint8_t {
+  kRead,
+  kWrite,
+  kFlush,        // make every completed write durable; lba/blocks ignored
+  kDiscard,      // the range may read back as anything until written; space may be freed
+  kWriteZeroes,  // the range reads back as zeroes
+};
+std::string_view IoOpName(IoOp op);
+
+// Request flags.
+inline constexpr uint8_t kIoFua = 1u << 0;  // write is durable when it completes
+
+using IoCallback = InlineFunction<void(IoStatus), 48>;
+
+struct IoRequest {
+  IoOp op = IoOp::kRead;
+  uint8_t flags = 0;
+  Lba lba;
+  BlockCount blocks;
+  // Payload of reads and writes, borrowed until completion; unused by other ops.
+  const iovec* iov = nullptr;
+  uint32_t iovcnt = 0;
+  IoCallback done;
+};
+
+struct Geometry {
+  uint32_t block_size = 512;  // bytes, a power of two
+  BlockCount num_blocks;
+  uint64_t size_bytes() const { return num_blocks.value() * block_size; }
+};
+
+// What a device accepts in one request. The block layer splits to fit.
+struct QueueLimits {
+  uint64_t max_io_bytes = 1u << 20;     // read and write payload per request
+  uint32_t buffer_alignment = 1;        // payload address and length alignment (O_DIRECT)
+  uint32_t max_iovecs = 1024;           // iovecs per request
+  uint64_t max_discard_bytes = 0;       // 0: discard not supported
+  uint64_t max_write_zeroes_bytes = 0;  // 0: write-zeroes emulated by writing zeroes
+  // Native copy (see CopyOffload). 0 max_copy_bytes: the device cannot copy natively.
+  uint64_t max_copy_bytes = 0;          // bytes per copy leg
+  uint32_t max_copy_segments = 0;       // segments per copy leg
+  uint32_t copy_granularity_bytes = 0;  // offsets and lengths of a leg are multiples of this
+};
+
+// How a copy leg moved its bytes; reported in copy results and metrics.
+enum class CopyMechanism : uint8_t {
+  kNone,
+  kEmulated,       // read into bounce buffers and written back by the copy engine
+  kRamNative,      // memmove inside one RAM arena
+  kReflink,        // FICLONERANGE: blocks shared, no data moved
+  kCopyFileRange,  // copy_file_range: the kernel moved the data
+};
+std::string_view CopyMechanismName(CopyMechanism m);
+
+// One contiguous piece of a copy leg, in bytes: src_offset on the source device,
+// dst_offset on the destination device. Offsets and length are multiples of both devices'
+// block sizes.
+struct CopySegment {
+  uint64_t src_offset_bytes = 0;
+  uint64_t dst_offset_bytes = 0;
+  uint64_t len_bytes = 0;
+};
+
+// A native copy leg: segments of `src` copied into the device it is submitted to.
+struct CopyLegRequest {
+  BlockDevice* src = nullptr;
+  std::span<const CopySegment> segments;  // borrowed until completion
+  IoCallback done;
+  // Set by the device before it completes with kOk: which mechanism moved the data.
+  CopyMechanism mechanism = CopyMechanism::kNone;
+};
+
+// The copy-offload capability of a destination device.
+//
+// SubmitCopy follows the threading, completion and ownership rules above. Completing with
+// kNotSupported means "emulate this leg": the destination range may be partly written,
+// and the caller rewrites all of it. A leg whose segments overlap on the same device
+// behaves like memmove per segment. Legs must respect the destination's copy limits.
+class CopyOffload {
+ public:
+  virtual ~CopyOffload() = default;
+  // True when legs from `src` into this device can be copied natively. No I/O; any
+  // thread. When false and `why_not` is not null, it gets a reason for the user.
+  virtual bool CanCopyFrom(const BlockDevice& src, std::string* why_not) const = 0;
+  virtual void SubmitCopy(CopyLegRequest& req) = 0;
+};
+
+class BlockDevice {
+ public:
+  virtual ~BlockDevice() = default;
+
+  // The instance name (unique in a registry) and the backend type ("ram", "file").
+  virtual std::string_view name() const = 0;
+  virtual std::string_view type() const = 0;
+  virtual const Geometry& geometry() const = 0;
+  virtual const QueueLimits& limits() const = 0;
+  // Writes, discards and write-zeroes complete with kReadOnly.
+  virtual bool read_only() const { return false; }
+
+  virtual void Submit(IoRequest& req) = 0;
+
+  // The native-copy capability, or nullptr when the device has none (the default).
+  virtual CopyOffload* copy_offload() { return nullptr; }
+};
+
+// Checks a request against the device's geometry and limits (the "Ranges" rules above,
+// and the read-only rule). Returns kOk or the status to complete the request with.
+IoStatus ValidateRequest(const BlockDevice& dev, const IoRequest& req);
+
+}  // namespace ferry::block

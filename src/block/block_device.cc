@@ -1,0 +1,56 @@
+#include "ferry/block_device.h"
+
+namespace ferry::block {
+
+std::string_view IoOpName(IoOp op) {
+  switch (op) {
+    case IoOp::kRead: return "read";
+    case IoOp::kWrite: return "write";
+    case IoOp::kFlush: return "flush";
+    case IoOp::kDiscard: return "discard";
+    case IoOp::kWriteZeroes: return "write-zeroes";
+  }
+  return "unknown";
+}
+
+std::string_view CopyMechanismName(CopyMechanism m) {
+  switch (m) {
+    case CopyMechanism::kNone: return "none";
+    case CopyMechanism::kEmulated: return "emulated";
+    case CopyMechanism::kRamNative: return "ram";
+    case CopyMechanism::kReflink: return "reflink";
+    case CopyMechanism::kCopyFileRange: return "copy_file_range";
+  }
+  return "unknown";
+}
+
+IoStatus ValidateRequest(const BlockDevice& dev, const IoRequest& req) {
+  const Geometry& g = dev.geometry();
+  const QueueLimits& l = dev.limits();
+  if (req.op == IoOp::kFlush) return IoStatus::kOk;
+  if (req.op != IoOp::kRead && dev.read_only()) return IoStatus::kReadOnly;
+  if (req.blocks.value() == 0) return IoStatus::kInvalid;
+  if (req.lba.value() > g.num_blocks.value() ||
+      req.blocks.value() > g.num_blocks.value() - req.lba.value()) {
+    return IoStatus::kInvalid;
+  }
+  if (req.op == IoOp::kDiscard && l.max_discard_bytes == 0) return IoStatus::kNotSupported;
+  if (req.op != IoOp::kRead && req.op != IoOp::kWrite) return IoStatus::kOk;
+  uint64_t want = req.blocks.bytes(g.block_size);
+  if (want > l.max_io_bytes) return IoStatus::kInvalid;
+  if (req.iovcnt == 0 || req.iov == nullptr || req.iovcnt > l.max_iovecs) {
+    return IoStatus::kInvalid;
+  }
+  uint64_t have = 0;
+  for (uint32_t i = 0; i < req.iovcnt; ++i) {
+    const iovec& v = req.iov[i];
+    if (reinterpret_cast<uintptr_t>(v.iov_base) % l.buffer_alignment != 0 ||
+        v.iov_len % l.buffer_alignment != 0) {
+      return IoStatus::kInvalid;
+    }
+    have += v.iov_len;
+  }
+  return have == want ? IoStatus::kOk : IoStatus::kInvalid;
+}
+
+}  // namespace ferry::block

@@ -1,0 +1,88 @@
+#include "io/reactor.h"
+
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace ferry::io {
+namespace {
+
+std::unique_ptr<Reactor> MakeReactor() {
+  auto r = Reactor::Create();
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return std::move(r).value();
+}
+
+TEST(ReactorTest, CurrentIsOwnerAndOnePerThread) {
+  auto r = MakeReactor();
+  EXPECT_EQ(Reactor::Current(), r.get());
+  EXPECT_TRUE(r->InOwnerThread());
+  EXPECT_FALSE(Reactor::Create().ok());
+  r.reset();
+  EXPECT_EQ(Reactor::Current(), nullptr);
+}
+
+TEST(ReactorTest, PostNeverRunsInlineAndKeepsOrder) {
+  auto r = MakeReactor();
+  std::vector<int> order;
+  r->Post([&] { order.push_back(1); });
+  r->Post([&] { order.push_back(2); });
+  EXPECT_TRUE(order.empty());
+  r->RunUntil([&] { return order.size() == 2; });
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(ReactorTest, CrossThreadPostWakesBlockedLoop) {
+  auto r = MakeReactor();
+  std::atomic<int> ran{0};
+  std::thread poster([&] {
+    for (int i = 0; i < 1000; ++i) r->Post([&] { ran.fetch_add(1); });
+  });
+  r->RunUntil([&] { return ran.load() == 1000; });
+  poster.join();
+  EXPECT_EQ(ran.load(), 1000);
+}
+
+TEST(ReactorTest, TimersFireInDeadlineOrderAndCancel) {
+  auto r = MakeReactor();
+  std::vector<int> order;
+  r->RunAfter(std::chrono::milliseconds(20), [&] { order.push_back(2); });
+  r->RunAfter(std::chrono::milliseconds(5), [&] { order.push_back(1); });
+  auto id = r->RunAfter(std::chrono::milliseconds(10), [&] { order.push_back(99); });
+  EXPECT_TRUE(r->CancelTimer(id));
+  EXPECT_FALSE(r->CancelTimer(id));
+  r->RunUntil([&] { return order.size() == 2; });
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(ReactorTest, UringOperationCompletesOnReactor) {
+  auto r = MakeReactor();
+  int fd = eventfd(5, EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  uint64_t value = 0;
+  int32_t result = -1;
+  UringOp op;
+  op.done = [&](int32_t res) { result = res; };
+  io_uring_prep_read(r->GetSqe(&op), fd, &value, sizeof(value), 0);
+  EXPECT_EQ(r->uring_in_flight(), 1u);
+  r->RunUntil([&] { return result != -1; });
+  EXPECT_EQ(result, 8);
+  EXPECT_EQ(value, 5u);
+  EXPECT_EQ(r->uring_in_flight(), 0u);
+  close(fd);
+}
+
+TEST(ReactorThreadTest, RunsTasksOnItsThread) {
+  ReactorThread t;
+  std::thread::id seen;
+  t.RunSync([&] { seen = std::this_thread::get_id(); });
+  EXPECT_NE(seen, std::this_thread::get_id());
+  EXPECT_NE(t.reactor(), nullptr);
+}
+
+}  // namespace
+}  // namespace ferry::io
