@@ -1,0 +1,65 @@
+// The file backend: a regular file or a block device, through io_uring.
+//
+// Reads and writes go through the submitting reactor's io_uring (buffered or O_DIRECT).
+// Discard punches a hole (fallocate PUNCH_HOLE|KEEP_SIZE; BLKDISCARD on block devices),
+// write-zeroes zeroes the range (fallocate ZERO_RANGE; BLKZEROOUT on block devices).
+// Native copy between two file devices on one file system: FICLONERANGE (reflink) when the
+// range is aligned to the file system block size and the file system supports it, else
+// copy_file_range, else the leg is not native (kNotSupported: the copy engine emulates it).
+//
+// Thread-safe: requests may be submitted from any reactor thread; each completes on the
+// reactor that submitted it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "ferry/block_device.h"
+
+namespace ferry::backends {
+
+struct FileOptions {
+  std::string name;          // registry name; defaults to the path when empty
+  std::string path;
+  bool direct = false;       // O_DIRECT: block size and buffers aligned to the device's
+  bool read_only = false;
+  bool create = false;       // create a regular file when missing (needs size_bytes)
+  uint64_t size_bytes = 0;   // 0: use the file's size; else grow a regular file to it
+  // Logical block size. 0 picks 512 (or the block device's logical block size). 1 makes a
+  // byte-addressed device (buffered regular files only), used by `ferryctl copy` for files
+  // whose length is not a multiple of 512.
+  uint32_t block_size = 0;
+};
+
+class FileDevice : public block::BlockDevice, public block::CopyOffload {
+ public:
+  // Opens (and optionally creates or grows) the file. Errors name the path and what to fix.
+  static Result<std::shared_ptr<FileDevice>> Open(FileOptions options);
+  ~FileDevice() override;
+
+  std::string_view name() const override;
+  std::string_view type() const override { return "file"; }
+  const block::Geometry& geometry() const override;
+  const block::QueueLimits& limits() const override;
+  bool read_only() const override;
+  void Submit(block::IoRequest& req) override;
+  block::CopyOffload* copy_offload() override { return this; }
+
+  bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
+  void SubmitCopy(block::CopyLegRequest& req) override;
+
+  int fd() const;
+  const std::string& path() const;
+  bool is_block_device() const;
+  dev_t st_dev() const;  // file system the file lives on (regular files)
+
+ private:
+  struct Impl;
+  explicit FileDevice(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::backends
