@@ -1,8 +1,11 @@
 #include "io/reactor.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -248,6 +251,34 @@ void ReactorThread::RunSync(InlineFunction<void(), 64> fn) {
   });
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return done; });
+}
+
+ReactorGroup::ReactorGroup(size_t count, bool pin) {
+  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  if (count == 0) count = cpus;
+  for (size_t i = 0; i < count; ++i) {
+    threads_.push_back(
+        std::make_unique<ReactorThread>(Reactor::Options{.name = "reactor-" + std::to_string(i)}));
+    if (pin) {
+      size_t cpu = i % cpus;
+      threads_.back()->RunSync([cpu] {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        // Pinning is an optimisation: a restricted cpuset (containers) may refuse it.
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+      });
+    }
+  }
+}
+
+ReactorGroup::~ReactorGroup() {
+  // Destroy in reverse so reactor 0 (control) outlives the others.
+  while (!threads_.empty()) threads_.pop_back();
+}
+
+Reactor* ReactorGroup::Next() {
+  return threads_[next_.fetch_add(1, std::memory_order_relaxed) % threads_.size()]->reactor();
 }
 
 }  // namespace ferry::io

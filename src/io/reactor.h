@@ -132,4 +132,21 @@ class ReactorThread {
   Reactor* reactor_ = nullptr;
 };
 
+// One reactor thread per core (or `count`), each pinned to its CPU when `pin` is set.
+// Daemons spread connections and devices over these; index 0 is the "control" reactor.
+class ReactorGroup {
+ public:
+  // count 0: one per online CPU.
+  explicit ReactorGroup(size_t count = 0, bool pin = true);
+  ~ReactorGroup();  // stops and joins every thread
+  size_t size() const { return threads_.size(); }
+  Reactor* at(size_t i) const { return threads_[i]->reactor(); }
+  // Round-robin choice for spreading work.
+  Reactor* Next();
+
+ private:
+  std::vector<std::unique_ptr<ReactorThread>> threads_;
+  std::atomic<size_t> next_{0};
+};
+
 }  // namespace ferry::io

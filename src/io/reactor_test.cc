@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -82,6 +83,27 @@ TEST(ReactorThreadTest, RunsTasksOnItsThread) {
   t.RunSync([&] { seen = std::this_thread::get_id(); });
   EXPECT_NE(seen, std::this_thread::get_id());
   EXPECT_NE(t.reactor(), nullptr);
+}
+
+TEST(ReactorGroupTest, OneReactorPerThreadRoundRobin) {
+  ReactorGroup group(3, /*pin=*/true);
+  ASSERT_EQ(group.size(), 3u);
+  std::set<std::thread::id> threads;
+  for (size_t i = 0; i < group.size(); ++i) {
+    Reactor* r = group.Next();
+    EXPECT_EQ(r, group.at(i));
+    std::atomic<bool> ran{false};
+    std::thread::id id;
+    r->Post([&] {
+      id = std::this_thread::get_id();
+      EXPECT_EQ(Reactor::Current(), r);
+      ran.store(true);
+    });
+    while (!ran.load()) std::this_thread::yield();
+    threads.insert(id);
+  }
+  EXPECT_EQ(threads.size(), 3u);
+  EXPECT_EQ(group.Next(), group.at(0));
 }
 
 }  // namespace
