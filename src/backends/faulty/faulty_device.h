@@ -2,11 +2,20 @@
 // flakey/dust in spirit). Every request is forwarded to the inner device unless a rule
 // matches it:
 // - error ranges: requests of the given ops that touch [lba, lba+blocks) complete with the
-//   given status and change nothing;
-// - dropped writes: writes touching a range complete kOk but are not written;
-// - delays: every request completes no earlier than `delay` after submission (reactor timer);
+//   given status and change nothing; a native copy leg whose destination segments touch a
+//   write range of this device, or whose source segments touch a read range of a faulty
+//   source, fails the same way;
+// - dropped writes: a write, discard or write-zeroes touching a range completes kOk and is
+//   not forwarded at all (the whole request is lost, as with dm-flakey's drop_writes);
+// - delays: every request and copy leg completes no earlier than `delay` after submission
+//   (it is forwarded, or failed, from a timer on the submitting reactor);
 // - copy legs: native copies can be refused (kNotSupported) or failed.
-// Rules can change at any time from the test thread that owns the reactor.
+// Invalid requests (ValidateRequest) complete with their status before any rule applies.
+//
+// Completion follows include/ferry/block_device.h: exactly once, never inline, on the
+// submitting reactor. Rules can change at any time from any thread (they are read under a
+// lock when a request is submitted); requests already submitted keep the rules they saw.
+// Thread-safe like the inner device.
 #pragma once
 
 #include <chrono>
@@ -32,16 +41,19 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
 
   // `name` empty: "<inner name>-faulty".
   FaultyDevice(std::shared_ptr<block::BlockDevice> inner, std::string name = "");
+  ~FaultyDevice() override;
 
   void AddErrorRange(ErrorRange r);
   void AddDroppedWrites(Lba lba, BlockCount blocks);
   void SetDelay(std::chrono::microseconds delay);
   // Native copies into this device: std::nullopt forwards to the inner device's offload,
-  // a status fails every leg with it (kNotSupported makes the copy engine emulate).
+  // a status fails every leg with it (kNotSupported makes the copy engine emulate). While a
+  // status is set, CanCopyFrom() says yes so that legs reach the device and fail.
   void SetCopyStatus(std::optional<IoStatus> status);
+  // Removes every rule (error ranges, dropped writes, delay, copy status); keeps counters.
   void ClearFaults();
 
-  // Requests seen, by op, and native copy legs seen.
+  // Requests seen, by op, and native copy legs seen (also the invalid and failed ones).
   uint64_t requests(block::IoOp op) const;
   uint64_t copy_legs() const;
 
@@ -51,6 +63,7 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
   const block::QueueLimits& limits() const override { return inner_->limits(); }
   bool read_only() const override { return inner_->read_only(); }
   void Submit(block::IoRequest& req) override;
+  // `this` when the inner device can copy natively or a copy status is set, else nullptr.
   block::CopyOffload* copy_offload() override;
 
   // Copy legs whose source is a FaultyDevice are unwrapped to its inner device before
@@ -59,9 +72,16 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
   void SubmitCopy(block::CopyLegRequest& req) override;
 
   block::BlockDevice& inner() { return *inner_; }
+  const block::BlockDevice& inner() const { return *inner_; }
 
  private:
   struct State;
+  struct CopyForward;
+  // Completes `done` with `st` after `delay` (a posted task when zero).
+  static void CompleteLater(block::IoCallback& done, IoStatus st, std::chrono::microseconds delay);
+  void ForwardCopy(block::CopyLegRequest& req);
+  IoStatus CopyRangeFault(const block::CopyLegRequest& req) const;
+
   std::shared_ptr<block::BlockDevice> inner_;
   std::string name_;
   std::shared_ptr<State> state_;
