@@ -22,12 +22,12 @@
 namespace ferry::backends {
 
 struct FileOptions {
-  std::string name;          // registry name; defaults to the path when empty
+  std::string name;  // registry name; defaults to the path when empty
   std::string path;
-  bool direct = false;       // O_DIRECT: block size and buffers aligned to the device's
+  bool direct = false;  // O_DIRECT: block size and buffers aligned to the device's
   bool read_only = false;
-  bool create = false;       // create a regular file when missing (needs size_bytes)
-  uint64_t size_bytes = 0;   // 0: use the file's size; else grow a regular file to it
+  bool create = false;      // create a regular file when missing (needs size_bytes)
+  uint64_t size_bytes = 0;  // 0: use the file's size; else grow a regular file to it
   // Logical block size. 0 picks 512 (or the block device's logical block size). 1 makes a
   // byte-addressed device (buffered regular files only), used by `ferryctl copy` for files
   // whose length is not a multiple of 512.
@@ -56,8 +56,9 @@ class FileDevice : public block::BlockDevice, public block::CopyOffload {
   bool is_block_device() const;
   dev_t st_dev() const;  // file system the file lives on (regular files)
 
+  struct Impl;  // internal: file_impl.h
+
  private:
-  struct Impl;
   explicit FileDevice(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
