@@ -1,0 +1,32 @@
+// ferryctl: Ferry's command-line tool. Today: `ferryctl copy`. The admin-socket commands
+// (status, sessions, luns) arrive with ferryd.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/copy_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferryctl: control and use Ferry storage (copy offload)", "ferryctl"};
+  app.require_subcommand(1);
+  ferry::cli::CopyArgs copy_args;
+  CLI::App* copy = ferry::cli::AddCopyCommand(app, &copy_args);
+  try {  // NOLINT: CLI11 reports parse errors as exceptions; they stop here
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : ferry::cli::kExitUsage;
+  }
+  if (copy->parsed()) {
+    ferry::cli::Console console{std::cout, std::cerr};
+    console.progress = isatty(STDERR_FILENO) == 1;
+    winsize ws{};
+    if (console.progress && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) {
+      console.width = ws.ws_col;
+    }
+    return ferry::cli::RunCopy(copy_args, console);
+  }
+  return ferry::cli::kExitUsage;
+}

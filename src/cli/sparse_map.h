@@ -1,0 +1,27 @@
+// The data regions of a file (SEEK_DATA / SEEK_HOLE), for `ferryctl copy --sparse`.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/status.h"
+
+namespace ferry::cli {
+
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t len = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
+// The regions of [offset, offset+len) of `fd` that hold data, in order, each widened to
+// multiples of `align` (a power of two, 1 for none) and merged where they then touch, all
+// clipped to the range. A file system without SEEK_DATA support reports everything as data
+// (the copy is then simply not sparse). Block devices have no holes: one range.
+Result<std::vector<ByteRange>> DataRanges(int fd, uint64_t offset, uint64_t len, uint64_t align);
+
+// The complement of `data` inside [offset, offset+len): the holes.
+std::vector<ByteRange> HoleRanges(const std::vector<ByteRange>& data, uint64_t offset,
+                                  uint64_t len);
+
+}  // namespace ferry::cli
