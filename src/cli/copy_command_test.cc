@@ -197,7 +197,8 @@ TEST_F(CopyCommandTest, ErrorsSayWhatToFix) {
   std::vector<Case> cases;
   cases.push_back({Args("missing", "b"), "source '" + Path("missing") + "' does not exist"});
   cases.push_back({Args("d", "b"), "is a directory"});
-  cases.push_back({Args("a", "nodir/b"), "destination"});
+  cases.push_back({Args("a", "nodir/b"), "destination: cannot create '" + Path("nodir/b") +
+                                             "': its directory does not exist"});
   cases.push_back({Args("a", "a"), "are the same file"});
   CopyArgs past = Args("a", "b");
   past.src_offset = "1M";
@@ -218,6 +219,23 @@ TEST_F(CopyCommandTest, ErrorsSayWhatToFix) {
     EXPECT_EQ(err_.str().rfind("ferryctl copy: ", 0), 0u) << err_.str();
   }
   EXPECT_FALSE(fs::exists(Path("b"))) << "a refused copy must not create the destination";
+}
+
+TEST_F(CopyCommandTest, UnwritableDestinationIsAPermissionError) {
+  Write("a", Random(4096));
+  Write("b", Random(4096));
+  // Root ignores file modes; an immutable file refuses root too.
+  if (std::system(("chattr +i " + Path("b") + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "chattr +i is not supported on /var/tmp's file system";
+  }
+  CopyArgs a = Args("a", "b");
+  a.length = "4K";  // no truncation: the open itself must fail
+  int rc = Run(a);
+  EXPECT_EQ(std::system(("chattr -i " + Path("b")).c_str()), 0);
+  EXPECT_EQ(rc, kExitUsage);
+  EXPECT_NE(err_.str().find("destination: cannot open '" + Path("b") + "' for writing: "),
+            std::string::npos)
+      << err_.str();
 }
 
 TEST_F(CopyCommandTest, DirectNeedsBlockMultiples) {

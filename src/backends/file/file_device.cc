@@ -28,13 +28,13 @@ Status OpenError(int err, const FileOptions& o) {
   const std::string p = "'" + o.path + "'";
   switch (err) {
     case ENOENT:
-      return NotFound(p + " does not exist" + (o.create ? "" : " (create=true creates it)"));
+      if (o.create) return NotFound("cannot create " + p + ": its directory does not exist");
+      return NotFound(p + " does not exist (create=true creates it)");
     case EACCES:
     case EPERM:
     case EROFS:
       return PermissionDenied("cannot open " + p + (o.read_only ? " for reading" : " for writing") +
-                              ": " + std::strerror(err) +
-                              (o.read_only ? "" : " (read_only=true opens it read-only)"));
+                              ": " + std::strerror(err));
     case EISDIR: return InvalidArgument(p + " is a directory, not a file or block device");
     case EINVAL:
       if (o.direct) {
