@@ -1,0 +1,218 @@
+// SBC-3 data commands: READ, WRITE, WRITE AND VERIFY, VERIFY (6/10/12/16 where they exist)
+// and SYNCHRONIZE CACHE (10/16), over the logical unit's block device.
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "base/endian.h"
+#include "block/splitter.h"
+#include "scsi/logical_unit.h"
+#include "scsi/opcodes.h"
+
+namespace ferry::scsi {
+namespace {
+
+struct Rw {
+  uint64_t lba = 0;
+  uint32_t blocks = 0;
+  bool write = false;
+  bool verify = false;  // VERIFY or WRITE AND VERIFY
+  uint8_t bytchk = 0;   // 0: check the medium only, 1: compare with data-out
+  bool fua = false;
+  uint16_t len_byte = 0;  // where the transfer length sits (for field pointers)
+};
+
+// Decodes the CDB; false after failing the task with the right sense.
+bool Decode(Task& t, Rw* rw) {
+  const uint8_t* c = t.cdb.data();
+  const uint8_t op = c[0];
+  switch (op) {
+    case kRead6:
+    case kWrite6:  // SBC-3 5.10 / 5.32: 21-bit LBA, length 0 means 256
+      rw->lba = LoadBe24(c + 1) & 0x1fffff;
+      rw->blocks = c[4] == 0 ? 256 : c[4];
+      rw->len_byte = 4;
+      break;
+    case kRead10:
+    case kWrite10:
+    case kWriteAndVerify10:
+    case kVerify10:
+      rw->lba = LoadBe32(c + 2);
+      rw->blocks = LoadBe16(c + 7);
+      rw->len_byte = 7;
+      break;
+    case kRead12:
+    case kWrite12:
+    case kWriteAndVerify12:
+    case kVerify12:
+      rw->lba = LoadBe32(c + 2);
+      rw->blocks = LoadBe32(c + 6);
+      rw->len_byte = 6;
+      break;
+    default:  // the 16-byte forms
+      rw->lba = LoadBe64(c + 2);
+      rw->blocks = LoadBe32(c + 10);
+      rw->len_byte = 10;
+      break;
+  }
+  rw->write = op == kWrite6 || op == kWrite10 || op == kWrite12 || op == kWrite16 ||
+              op == kWriteAndVerify10 || op == kWriteAndVerify12 || op == kWriteAndVerify16;
+  rw->verify = op == kVerify10 || op == kVerify12 || op == kVerify16 || op == kWriteAndVerify10 ||
+               op == kWriteAndVerify12 || op == kWriteAndVerify16;
+  if (op != kRead6 && op != kWrite6) {
+    // RDPROTECT / WRPROTECT / VRPROTECT: no protection information here (SBC-3 4.22).
+    if (c[1] & 0xe0) {
+      t.Fail(InvalidFieldInCdb(1, 7));
+      return false;
+    }
+    rw->fua = (c[1] & 0x08) && !rw->verify;
+    if (rw->verify) {
+      rw->bytchk = (c[1] >> 1) & 0x3;
+      if (rw->bytchk > 1) {
+        t.Fail(InvalidFieldInCdb(1, 2));
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// One command's I/O in flight: a read or write, then for verifies a read and a compare.
+struct RwOp {
+  LogicalUnit* lu;
+  Task* task;
+  TaskDone done;
+  Rw rw;
+  uint64_t bytes = 0;
+  std::vector<uint8_t> bounce;  // compare data, or reads that do not fit data_in
+  iovec iov{};
+  block::IoRequest req;
+  bool read_back = false;      // the verify read of WRITE AND VERIFY / VERIFY
+  bool medium_verify = false;  // VERIFY with BYTCHK 0: read and discard
+
+  void Submit(block::IoOp op, uint8_t* buf) {
+    const uint32_t bs = lu->device().geometry().block_size;
+    iov = {buf, bytes};
+    req = block::IoRequest{.op = op,
+                           .flags = rw.fua ? block::kIoFua : uint8_t{0},
+                           .lba = Lba(rw.lba),
+                           .blocks = BlockCount(bytes / bs),
+                           .iov = &iov,
+                           .iovcnt = 1};
+    req.done = [this](IoStatus st) { OnDone(st); };
+    block::SubmitSplit(lu->device(), req);
+  }
+
+  void OnDone(IoStatus st) {
+    if (st != IoStatus::kOk) {
+      task->status = StatusForIoStatus(st);
+      if (task->status == Status::kCheckCondition) {
+        task->Fail(SenseForIoStatus(st, rw.write && !read_back));
+      }
+      return Finish();
+    }
+    if (rw.verify && rw.bytchk == 1 && !read_back) {
+      read_back = true;  // now read what is on the medium and compare
+      bounce.resize(bytes);
+      rw.fua = false;
+      return Submit(block::IoOp::kRead, bounce.data());
+    }
+    if (read_back) {
+      auto m = std::mismatch(bounce.begin(), bounce.end(), task->data_out.begin());
+      if (m.first != bounce.end()) {
+        Sense s = MakeSense(SenseKey::kMiscompare, Asc::kMiscompareDuringVerify);
+        s.information = static_cast<uint64_t>(m.first - bounce.begin());
+        task->Fail(s);
+      }
+    } else if (!rw.write && !rw.verify && !medium_verify) {
+      if (!bounce.empty())
+        task->Reply(bounce);  // truncated to what the initiator wanted
+      else
+        task->data_in_bytes = static_cast<uint32_t>(bytes);
+    }
+    Finish();
+  }
+
+  void Finish() {
+    TaskDone d = std::move(done);
+    delete this;
+    d();
+  }
+};
+
+}  // namespace
+
+bool LogicalUnit::ReadWrite(Task& t, TaskDone& done) {
+  Rw rw;
+  if (!Decode(t, &rw)) return false;
+  const block::Geometry& g = dev_->geometry();
+  if (rw.lba > g.num_blocks.value() || rw.blocks > g.num_blocks.value() - rw.lba) {
+    Sense s = MakeSense(SenseKey::kIllegalRequest, Asc::kLbaOutOfRange);
+    s.information = rw.lba;
+    t.Fail(s);
+    return false;
+  }
+  if (rw.write && write_protected_) {
+    t.Fail(MakeSense(SenseKey::kDataProtect, Asc::kWriteProtected));
+    return false;
+  }
+  if (rw.blocks == 0) return false;  // GOOD, nothing to transfer (SBC-3 5.x)
+  auto* op = new RwOp{this, &t, std::move(done), rw};
+  op->bytes = static_cast<uint64_t>(rw.blocks) * g.block_size;
+  const bool needs_data_out = rw.write || (rw.verify && rw.bytchk == 1);
+  if (needs_data_out && t.data_out.size() < op->bytes) {
+    done = std::move(op->done);
+    delete op;
+    t.Fail(InvalidFieldInCdb(rw.len_byte));
+    return false;
+  }
+  if (rw.write) {
+    op->Submit(block::IoOp::kWrite, const_cast<uint8_t*>(t.data_out.data()));
+  } else if (rw.verify) {
+    op->read_back = rw.bytchk == 1;
+    op->medium_verify = !op->read_back;
+    op->bounce.resize(op->bytes);
+    op->Submit(block::IoOp::kRead, op->bounce.data());
+  } else if (t.data_in.size() >= op->bytes) {
+    op->Submit(block::IoOp::kRead, t.data_in.data());
+  } else {
+    op->bounce.resize(op->bytes);
+    op->Submit(block::IoOp::kRead, op->bounce.data());
+  }
+  return true;
+}
+
+// SBC-3 5.22 / 5.23 SYNCHRONIZE CACHE(10/16).
+bool LogicalUnit::SyncCache(Task& t, TaskDone& done) {
+  const uint8_t* c = t.cdb.data();
+  const bool ten = c[0] == kSynchronizeCache10;
+  const uint64_t lba = ten ? LoadBe32(c + 2) : LoadBe64(c + 2);
+  const uint64_t n = ten ? LoadBe16(c + 7) : LoadBe32(c + 10);
+  const uint64_t cap = dev_->geometry().num_blocks.value();
+  if (lba > cap || n > cap - lba) {
+    t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kLbaOutOfRange));
+    return false;
+  }
+  struct Flush {
+    Task* task;
+    TaskDone done;
+    block::IoRequest req;
+  };
+  auto* f = new Flush{&t, std::move(done), {}};
+  f->req.op = block::IoOp::kFlush;
+  f->req.done = [f](IoStatus st) {
+    if (st != IoStatus::kOk) {
+      f->task->status = StatusForIoStatus(st);
+      if (f->task->status == Status::kCheckCondition) {
+        f->task->Fail(SenseForIoStatus(st, true));
+      }
+    }
+    TaskDone d = std::move(f->done);
+    delete f;
+    d();
+  };
+  dev_->Submit(f->req);
+  return true;
+}
+
+}  // namespace ferry::scsi

@@ -1,0 +1,118 @@
+// SPC-4 6.6 INQUIRY: standard data and the vital product data pages.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "base/endian.h"
+#include "scsi/logical_unit.h"
+
+namespace ferry::scsi {
+namespace {
+
+constexpr uint8_t kVpdPages[] = {0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2};
+
+void PutPadded(uint8_t* p, std::string_view s, size_t n) {
+  std::memset(p, ' ', n);
+  std::memcpy(p, s.data(), std::min(n, s.size()));
+}
+
+// SPC-4 6.6.2 standard INQUIRY data, 96 bytes.
+std::vector<uint8_t> Standard(const LuIdentity& id) {
+  std::vector<uint8_t> d(96, 0);
+  d[0] = 0x00;    // peripheral qualifier 0, direct access block device
+  d[2] = 0x06;    // SPC-4
+  d[3] = 0x12;    // HISUP, response data format 2
+  d[4] = 96 - 5;  // additional length
+  d[7] = 0x02;    // CMDQUE
+  PutPadded(&d[8], id.vendor, 8);
+  PutPadded(&d[16], id.product, 16);
+  PutPadded(&d[32], id.revision, 4);
+  // Version descriptors (SPC-4 table 144): SAM-5, SPC-4, SBC-3, iSCSI (no version).
+  const uint16_t versions[] = {0x00a0, 0x0460, 0x04c0, 0x0960};
+  for (size_t i = 0; i < 4; ++i) StoreBe16(&d[58 + 2 * i], versions[i]);
+  return d;
+}
+
+void Designator(std::vector<uint8_t>* d, uint8_t proto_codeset, uint8_t piv_assoc_type,
+                std::span<const uint8_t> value) {
+  d->push_back(proto_codeset);
+  d->push_back(piv_assoc_type);
+  d->push_back(0);
+  d->push_back(static_cast<uint8_t>(value.size()));
+  d->insert(d->end(), value.begin(), value.end());
+}
+
+// SPC-4 7.8.6 Device Identification: NAA, T10 vendor id, relative target port, target port
+// group.
+std::vector<uint8_t> DeviceIdentification(const LuIdentity& id) {
+  std::vector<uint8_t> d = {0x00, 0x83, 0, 0};
+  Designator(&d, 0x01, 0x03, id.naa);  // binary, LU, NAA
+  std::string t10(8, ' ');
+  std::copy_n(id.vendor.begin(), std::min<size_t>(8, id.vendor.size()), t10.begin());
+  t10 += id.serial;
+  Designator(&d, 0x02, 0x01,
+             {reinterpret_cast<const uint8_t*>(t10.data()), t10.size()});  // ASCII, LU, T10
+  uint8_t rel[4] = {0, 0, 0, 0};
+  StoreBe16(&rel[2], id.relative_port);
+  Designator(&d, 0x51, 0x94, rel);  // iSCSI, PIV, target port, relative target port
+  uint8_t tpg[4] = {0, 0, 0, 0};
+  StoreBe16(&tpg[2], id.target_port_group);
+  Designator(&d, 0x51, 0x95, tpg);  // iSCSI, PIV, target port, target port group
+  StoreBe16(&d[2], static_cast<uint16_t>(d.size() - 4));
+  return d;
+}
+
+std::vector<uint8_t> Page(uint8_t code, size_t len) {
+  std::vector<uint8_t> d(4 + len, 0);
+  d[1] = code;
+  StoreBe16(&d[2], static_cast<uint16_t>(len));
+  return d;
+}
+
+}  // namespace
+
+void LogicalUnit::Inquiry(Task& t) {
+  const uint8_t* c = t.cdb.data();
+  const bool evpd = c[1] & 0x01;
+  if (c[1] & 0x02) return t.Fail(InvalidFieldInCdb(1, 1));  // CMDDT (obsolete)
+  if (!evpd) {
+    if (c[2] != 0) return t.Fail(InvalidFieldInCdb(2));
+    return t.Reply(Standard(id_));
+  }
+  std::vector<uint8_t> d;
+  const block::Geometry& g = dev_->geometry();
+  switch (c[2]) {
+    case 0x00:  // SPC-4 7.8.13 Supported VPD pages
+      d = Page(0x00, sizeof(kVpdPages));
+      std::copy(std::begin(kVpdPages), std::end(kVpdPages), d.begin() + 4);
+      break;
+    case 0x80:  // SPC-4 7.8.15 Unit Serial Number
+      d = Page(0x80, id_.serial.size());
+      std::copy(id_.serial.begin(), id_.serial.end(), d.begin() + 4);
+      break;
+    case 0x83: d = DeviceIdentification(id_); break;
+    case 0x86:  // SPC-4 7.8.7 Extended INQUIRY Data
+      d = Page(0x86, 0x3c);
+      d[5] = 0x07;  // HEADSUP, ORDSUP, SIMPSUP
+      break;
+    case 0xb0: {  // SBC-3 6.5.3 Block Limits
+      d = Page(0xb0, 0x3c);
+      const uint32_t max_blocks = static_cast<uint32_t>((32u << 20) / g.block_size);
+      StoreBe16(&d[6], 1);           // optimal transfer length granularity
+      StoreBe32(&d[8], max_blocks);  // maximum transfer length
+      StoreBe32(&d[12], static_cast<uint32_t>((1u << 20) / g.block_size));  // optimal
+      break;
+    }
+    case 0xb1:  // SBC-3 6.5.2 Block Device Characteristics
+      d = Page(0xb1, 0x3c);
+      StoreBe16(&d[4], 1);  // non-rotating medium
+      break;
+    case 0xb2:  // SBC-3 6.5.4 Logical Block Provisioning (UNMAP arrives with issue 5)
+      d = Page(0xb2, 4);
+      break;
+    default: return t.Fail(InvalidFieldInCdb(2));
+  }
+  t.Reply(d);
+}
+
+}  // namespace ferry::scsi

@@ -1,0 +1,196 @@
+#include "scsi/logical_unit.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "base/endian.h"
+#include "io/reactor.h"
+#include "scsi/opcodes.h"
+
+namespace ferry::scsi {
+
+void Task::Reply(std::span<const uint8_t> bytes) {
+  const size_t n = std::min(bytes.size(), data_in.size());
+  std::copy_n(bytes.begin(), n, data_in.begin());
+  data_in_bytes = static_cast<uint32_t>(n);
+}
+
+LogicalUnit::LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id,
+                         bool write_protected)
+    : dev_(std::move(dev)), id_(std::move(id)), write_protected_(write_protected) {}
+
+LogicalUnit::ModeState LogicalUnit::mode() const {
+  std::lock_guard lock(mu_);
+  return mode_;
+}
+
+void LogicalUnit::RaiseUnitAttention(Asc asc) {
+  std::lock_guard lock(mu_);
+  for (uint64_t n : seen_nexus_) pending_ua_[n].push_back(asc);
+}
+
+// SAM-5 5.14: the first command from a nexus after power on sees POWER ON OCCURRED.
+bool LogicalUnit::TakeUnitAttention(Task& t) {
+  std::lock_guard lock(mu_);
+  if (seen_nexus_.insert(t.nexus).second) pending_ua_[t.nexus].push_back(Asc::kPowerOnOccurred);
+  auto it = pending_ua_.find(t.nexus);
+  if (it == pending_ua_.end() || it->second.empty()) return false;
+  const uint8_t op = t.cdb[0];
+  if (op == kInquiry || op == kReportLuns || op == kRequestSense) return false;
+  t.Fail(MakeSense(SenseKey::kUnitAttention, it->second.front()));
+  it->second.pop_front();
+  return true;
+}
+
+void LogicalUnit::Finish(Task&, TaskDone& done) {
+  io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); });
+}
+
+void LogicalUnit::Execute(Task& t, TaskDone done) {
+  t.descriptor_sense = mode().descriptor_sense;
+  const uint8_t* c = t.cdb.data();
+  const uint8_t op = c[0];
+  const uint8_t len = CdbLength(op);
+  if (TakeUnitAttention(t)) return Finish(t, done);
+  if (FindCommand(op, c[1] & 0x1f) == nullptr) {
+    const bool sa_op = op == kServiceActionIn16 || op == kMaintenanceIn;
+    t.Fail(sa_op ? InvalidFieldInCdb(1, 4)
+                 : MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
+    return Finish(t, done);
+  }
+  if (len != 0 && (c[len - 1] & 0x04)) {  // NACA: no ACA support (SAM-5 5.9)
+    t.Fail(InvalidFieldInCdb(len - 1, 2));
+    return Finish(t, done);
+  }
+  switch (op) {
+    case kTestUnitReady:              // SPC-4 6.47
+    case kStartStopUnit:              // SBC-3 5.25: nothing to spin
+    case kPreventAllowMediumRemoval:  // SPC-4 6.13: not removable
+      break;
+    case kRequestSense: RequestSense(t); break;
+    case kInquiry: Inquiry(t); break;
+    case kModeSense6: ModeSense(t, false); break;
+    case kModeSense10: ModeSense(t, true); break;
+    case kModeSelect6: ModeSelect(t, false); break;
+    case kModeSelect10: ModeSelect(t, true); break;
+    case kReadCapacity10: ReadCapacity10(t); break;
+    case kServiceActionIn16: ReadCapacity16(t); break;
+    case kMaintenanceIn:
+      if ((c[1] & 0x1f) == kSaReportSupportedOpcodes)
+        ReportSupportedOpcodes(t);
+      else
+        ReportSupportedTmfs(t);
+      break;
+    case kSynchronizeCache10:
+    case kSynchronizeCache16:
+      if (SyncCache(t, done)) return;
+      break;
+    case kReportLuns:  // answered by the target; a bare LU reports only itself
+      t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
+      break;
+    default:
+      if (ReadWrite(t, done)) return;
+      break;
+  }
+  Finish(t, done);
+}
+
+// SPC-4 6.39 REQUEST SENSE: a pending unit attention, else NO SENSE.
+void LogicalUnit::RequestSense(Task& t) {
+  const bool desc = t.cdb[1] & 0x01;
+  Sense s;
+  {
+    std::lock_guard lock(mu_);
+    seen_nexus_.insert(t.nexus);
+    auto it = pending_ua_.find(t.nexus);
+    if (it != pending_ua_.end() && !it->second.empty()) {
+      s = MakeSense(SenseKey::kUnitAttention, it->second.front());
+      it->second.pop_front();
+    }
+  }
+  uint8_t buf[kMaxSenseBytes];
+  size_t n = EncodeSense(s, desc, buf);
+  t.Reply({buf, n});
+}
+
+// SBC-3 5.16 READ CAPACITY(10).
+void LogicalUnit::ReadCapacity10(Task& t) {
+  const uint8_t* c = t.cdb.data();
+  if (!(c[8] & 0x01) && LoadBe32(c + 2) != 0) return t.Fail(InvalidFieldInCdb(2));
+  const block::Geometry& g = dev_->geometry();
+  const uint64_t last = g.num_blocks.value() - 1;
+  uint8_t d[8];
+  StoreBe32(d, last > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(last));
+  StoreBe32(d + 4, g.block_size);
+  t.Reply(d);
+}
+
+// SBC-3 5.17 READ CAPACITY(16).
+void LogicalUnit::ReadCapacity16(Task& t) {
+  const block::Geometry& g = dev_->geometry();
+  uint8_t d[32] = {};
+  StoreBe64(d, g.num_blocks.value() - 1);
+  StoreBe32(d + 8, g.block_size);
+  const uint32_t alloc = LoadBe32(t.cdb.data() + 10);
+  t.Reply({d, std::min<size_t>(32, alloc)});
+}
+
+// SPC-4 6.35 REPORT SUPPORTED OPERATION CODES.
+void LogicalUnit::ReportSupportedOpcodes(Task& t) {
+  const uint8_t* c = t.cdb.data();
+  const uint8_t options = c[2] & 0x07;
+  const bool rctd = c[2] & 0x80;
+  const uint8_t req_op = c[3];
+  const uint16_t req_sa = LoadBe16(c + 4);
+  std::vector<uint8_t> d;
+  if (options == 0) {
+    d.assign(4, 0);
+    for (const CommandInfo& ci : SupportedCommands()) {
+      uint8_t e[8] = {ci.opcode, 0, 0, ci.sa, 0, 0, 0, ci.cdb_len};
+      e[5] = static_cast<uint8_t>((ci.has_sa ? 0x01 : 0) | (rctd ? 0x02 : 0));
+      d.insert(d.end(), e, e + 8);
+      if (rctd) {  // command timeouts descriptor: length 10, no timeouts given
+        uint8_t to[12] = {0, 0x0a};
+        d.insert(d.end(), to, to + 12);
+      }
+    }
+    StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 4));
+  } else if (options <= 3) {
+    const CommandInfo* ci = FindCommand(req_op, static_cast<uint8_t>(req_sa));
+    const bool op_has_sa = req_op == kServiceActionIn16 || req_op == kMaintenanceIn;
+    if ((options == 1 && op_has_sa) || (options == 2 && !op_has_sa)) {
+      return t.Fail(InvalidFieldInCdb(2));
+    }
+    if (options == 2 && req_sa > 0x1f) return t.Fail(InvalidFieldInCdb(4));
+    d.assign(4, 0);
+    if (ci != nullptr) {
+      d[1] = static_cast<uint8_t>((rctd ? 0x80 : 0) | 0x03);  // supported as the standard says
+      StoreBe16(&d[2], ci->cdb_len);
+      d.insert(d.end(), ci->usage, ci->usage + ci->cdb_len);
+      if (ci->has_sa) d[5] = static_cast<uint8_t>((d[5] & 0xe0) | ci->sa);  // SPC-4 6.35.3
+      if (rctd) {
+        uint8_t to[12] = {0, 0x0a};
+        d.insert(d.end(), to, to + 12);
+      }
+    } else {
+      d[1] = 0x01;  // not supported
+    }
+  } else {
+    return t.Fail(InvalidFieldInCdb(2));
+  }
+  const uint32_t alloc = LoadBe32(c + 6);
+  t.Reply({d.data(), std::min<size_t>(d.size(), alloc)});
+}
+
+// SPC-4 6.36 REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS.
+void LogicalUnit::ReportSupportedTmfs(Task& t) {
+  const bool repd = t.cdb[2] & 0x80;
+  std::vector<uint8_t> d(repd ? 16 : 4, 0);
+  d[0] = 0xda;            // ABORT TASK, ABORT TASK SET, CLEAR TASK SET, LU RESET, TARGET RESET
+  if (repd) d[3] = 0x0c;  // additional data length
+  const uint32_t alloc = LoadBe32(t.cdb.data() + 6);
+  if (alloc < 4) return t.Fail(InvalidFieldInCdb(6));
+  t.Reply({d.data(), std::min<size_t>(d.size(), alloc)});
+}
+
+}  // namespace ferry::scsi

@@ -1,0 +1,315 @@
+#include "scsi/logical_unit.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "backends/faulty/faulty_device.h"
+#include "backends/ram/ram_device.h"
+#include "base/endian.h"
+#include "io/reactor.h"
+#include "scsi/opcodes.h"
+
+namespace ferry::scsi {
+namespace {
+
+class LuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    reactor_ = io::Reactor::Create().value();
+    ram_ = *backends::RamDevice::Create({.name = "r", .size_bytes = 8 << 20});
+    faulty_ = std::make_shared<backends::FaultyDevice>(ram_);
+    LuIdentity id;
+    id.serial = "abc123";
+    id.naa[0] = 0x60;
+    id.naa[15] = 0x42;
+    lu_ = std::make_unique<LogicalUnit>(faulty_, id, false);
+    // Clear the POWER ON unit attention.
+    Task t = Cdb({kTestUnitReady});
+    Run(t);
+    EXPECT_EQ(t.sense.key, SenseKey::kUnitAttention);
+  }
+  Task Cdb(std::initializer_list<uint8_t> bytes, size_t in = 4096) {
+    Task t;
+    std::copy(bytes.begin(), bytes.end(), t.cdb.begin());
+    in_.assign(in, 0xee);
+    t.data_in = in_;
+    t.nexus = 1;
+    return t;
+  }
+  void Run(Task& t, LogicalUnit* lu = nullptr) {
+    bool done = false;
+    bool in_call = true;
+    (lu ? lu : lu_.get())->Execute(t, [&] {
+      EXPECT_FALSE(in_call);
+      done = true;
+    });
+    in_call = false;
+    reactor_->RunUntil([&] { return done; });
+  }
+  void ExpectSense(const Task& t, SenseKey k, Asc a) {
+    EXPECT_EQ(t.status, Status::kCheckCondition);
+    EXPECT_EQ(t.sense.key, k);
+    EXPECT_EQ(t.sense.asc, a);
+  }
+  std::vector<uint8_t> Out() const { return {in_.begin(), in_.begin() + 0}; }
+
+  std::unique_ptr<io::Reactor> reactor_;
+  std::shared_ptr<backends::RamDevice> ram_;
+  std::shared_ptr<backends::FaultyDevice> faulty_;
+  std::unique_ptr<LogicalUnit> lu_;
+  std::vector<uint8_t> in_;
+};
+
+TEST_F(LuTest, WriteThenReadEveryCdbSize) {
+  std::vector<uint8_t> data(4096);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  struct Form {
+    std::vector<uint8_t> write, read;
+  };
+  std::vector<Form> forms = {
+      {{kWrite6, 0, 0, 10, 8, 0}, {kRead6, 0, 0, 10, 8, 0}},
+      {{kWrite10, 0x08, 0, 0, 0, 20, 0, 0, 8, 0}, {kRead10, 0, 0, 0, 0, 20, 0, 0, 8, 0}},
+      {{kWrite12, 0, 0, 0, 0, 30, 0, 0, 0, 8, 0, 0}, {kRead12, 0, 0, 0, 0, 30, 0, 0, 0, 8, 0, 0}},
+      {{kWrite16, 0, 0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 8, 0, 0},
+       {kRead16, 0, 0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 8, 0, 0}},
+  };
+  for (auto& f : forms) {
+    Task w;
+    std::copy(f.write.begin(), f.write.end(), w.cdb.begin());
+    w.nexus = 1;
+    w.data_out = data;
+    Run(w);
+    EXPECT_EQ(w.status, Status::kGood) << std::hex << int(f.write[0]);
+    Task r;
+    std::copy(f.read.begin(), f.read.end(), r.cdb.begin());
+    std::vector<uint8_t> in(4096);
+    r.data_in = in;
+    r.nexus = 1;
+    Run(r);
+    EXPECT_EQ(r.status, Status::kGood);
+    EXPECT_EQ(r.data_in_bytes, 4096u);
+    EXPECT_EQ(in, data) << std::hex << int(f.read[0]);
+  }
+}
+
+TEST_F(LuTest, RangeAndFieldErrors) {
+  Task t = Cdb({kRead10, 0, 0, 0, 0x40, 0, 0, 0, 1, 0});  // LBA 16384 == capacity
+  Run(t);
+  ExpectSense(t, SenseKey::kIllegalRequest, Asc::kLbaOutOfRange);
+  Task p = Cdb({kRead10, 0x20, 0, 0, 0, 0, 0, 0, 1, 0});  // RDPROTECT
+  Run(p);
+  ExpectSense(p, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+  EXPECT_EQ(p.sense.field_byte, 1);
+  Task naca = Cdb({kTestUnitReady, 0, 0, 0, 0, 0x04});
+  Run(naca);
+  ExpectSense(naca, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+  EXPECT_EQ(naca.sense.field_byte, 5);
+  Task unknown = Cdb({0xc7});
+  Run(unknown);
+  ExpectSense(unknown, SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode);
+  Task zero = Cdb({kRead10, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  Run(zero);
+  EXPECT_EQ(zero.status, Status::kGood);
+  EXPECT_EQ(zero.data_in_bytes, 0u);
+  Task short_write = Cdb({kWrite10, 0, 0, 0, 0, 0, 0, 0, 2, 0});
+  std::vector<uint8_t> half(512);
+  short_write.data_out = half;
+  Run(short_write);
+  ExpectSense(short_write, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+}
+
+TEST_F(LuTest, MediumErrorsBecomeSense) {
+  faulty_->AddErrorRange({.lba = Lba(100), .blocks = BlockCount(1)});
+  Task r = Cdb({kRead10, 0, 0, 0, 0, 96, 0, 0, 8, 0});
+  Run(r);
+  ExpectSense(r, SenseKey::kMediumError, Asc::kUnrecoveredReadError);
+  Task w = Cdb({kWrite10, 0, 0, 0, 0, 96, 0, 0, 8, 0});
+  std::vector<uint8_t> d(4096);
+  w.data_out = d;
+  Run(w);
+  ExpectSense(w, SenseKey::kMediumError, Asc::kWriteError);
+}
+
+TEST_F(LuTest, VerifyComparesWithBytchk) {
+  std::vector<uint8_t> d(512, 0x5a);
+  Task w = Cdb({kWriteAndVerify10, 0x02, 0, 0, 0, 5, 0, 0, 1, 0});
+  w.data_out = d;
+  Run(w);
+  EXPECT_EQ(w.status, Status::kGood);
+  Task v = Cdb({kVerify16, 0x02, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0});
+  v.data_out = d;
+  Run(v);
+  EXPECT_EQ(v.status, Status::kGood);
+  std::vector<uint8_t> other = d;
+  other[300] = 0;
+  Task m = Cdb({kVerify10, 0x02, 0, 0, 0, 5, 0, 0, 1, 0});
+  m.data_out = other;
+  Run(m);
+  ExpectSense(m, SenseKey::kMiscompare, Asc::kMiscompareDuringVerify);
+  EXPECT_EQ(m.sense.information, 300u);
+  Task medium = Cdb({kVerify10, 0, 0, 0, 0, 5, 0, 0, 1, 0});
+  Run(medium);
+  EXPECT_EQ(medium.status, Status::kGood);
+  EXPECT_EQ(medium.data_in_bytes, 0u);
+}
+
+TEST_F(LuTest, InquiryStandardAndVpd) {
+  Task t = Cdb({kInquiry, 0, 0, 0, 96, 0});
+  Run(t);
+  ASSERT_EQ(t.status, Status::kGood);
+  EXPECT_EQ(t.data_in_bytes, 96u);
+  EXPECT_EQ(in_[0], 0);
+  EXPECT_EQ(in_[2], 6);
+  EXPECT_EQ(std::string(in_.begin() + 8, in_.begin() + 13), "FERRY");
+  Task short_alloc = Cdb({kInquiry, 0, 0, 0, 36, 0}, 36);
+  Run(short_alloc);
+  EXPECT_EQ(short_alloc.data_in_bytes, 36u);
+  Task pages = Cdb({kInquiry, 1, 0, 0, 255, 0});
+  Run(pages);
+  EXPECT_EQ(std::vector<uint8_t>(in_.begin() + 4, in_.begin() + 4 + in_[3]),
+            (std::vector<uint8_t>{0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2}));
+  Task serial = Cdb({kInquiry, 1, 0x80, 0, 255, 0});
+  Run(serial);
+  EXPECT_EQ(std::string(in_.begin() + 4, in_.begin() + 10), "abc123");
+  Task id = Cdb({kInquiry, 1, 0x83, 0, 255, 0});
+  Run(id);
+  EXPECT_EQ(in_[4], 0x01);  // binary
+  EXPECT_EQ(in_[5], 0x03);  // LU, NAA
+  EXPECT_EQ(in_[7], 16);
+  EXPECT_EQ(in_[8], 0x60);
+  for (uint8_t bad_page : {uint8_t{0x81}, uint8_t{0xc0}}) {
+    Task b = Cdb({kInquiry, 1, bad_page, 0, 255, 0});
+    Run(b);
+    ExpectSense(b, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+  }
+  Task page_without_evpd = Cdb({kInquiry, 0, 0x80, 0, 255, 0});
+  Run(page_without_evpd);
+  ExpectSense(page_without_evpd, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+}
+
+TEST_F(LuTest, ReadCapacity) {
+  Task t = Cdb({kReadCapacity10, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  Run(t);
+  EXPECT_EQ(LoadBe32(in_.data()), 16383u);
+  EXPECT_EQ(LoadBe32(in_.data() + 4), 512u);
+  Task t16 =
+      Cdb({kServiceActionIn16, kSaReadCapacity16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0});
+  Run(t16);
+  EXPECT_EQ(t16.data_in_bytes, 32u);
+  EXPECT_EQ(LoadBe64(in_.data()), 16383u);
+  Task bad_sa = Cdb({kServiceActionIn16, 0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0});
+  Run(bad_sa);
+  ExpectSense(bad_sa, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+}
+
+TEST_F(LuTest, ModeSenseAndSelect) {
+  Task all = Cdb({kModeSense10, 0, 0x3f, 0, 0, 0, 0, 0x10, 0, 0});
+  Run(all);
+  ASSERT_EQ(all.status, Status::kGood);
+  EXPECT_EQ(LoadBe16(in_.data()) + 2u, all.data_in_bytes);
+  EXPECT_EQ(LoadBe16(in_.data() + 6), 8);  // short block descriptor
+  Task caching = Cdb({kModeSense6, 0x08, 0x08, 0, 255, 0});
+  Run(caching);
+  ASSERT_EQ(caching.status, Status::kGood);
+  EXPECT_EQ(in_[4], 0x08);
+  EXPECT_EQ(in_[6] & 0x04, 0x04);  // WCE
+  // Turn the write cache off with MODE SELECT(6) and read it back.
+  std::vector<uint8_t> sel = {0, 0, 0, 0};
+  std::vector<uint8_t> page(in_.begin() + 4, in_.begin() + 4 + 20);
+  page[2] &= ~0x04;
+  sel.insert(sel.end(), page.begin(), page.end());
+  Task s = Cdb({kModeSelect6, 0x10, 0, 0, static_cast<uint8_t>(sel.size()), 0});
+  s.data_out = sel;
+  Run(s);
+  EXPECT_EQ(s.status, Status::kGood) << int(s.sense.field_byte);
+  EXPECT_FALSE(lu_->mode().write_cache_enabled);
+  // Changing a bit that is not changeable is refused with a pointer to it.
+  sel[4 + 3] = 0xff;
+  Task bad = Cdb({kModeSelect6, 0x10, 0, 0, static_cast<uint8_t>(sel.size()), 0});
+  bad.data_out = sel;
+  Run(bad);
+  ExpectSense(bad, SenseKey::kIllegalRequest, Asc::kInvalidFieldInParameterList);
+  EXPECT_EQ(bad.sense.field_byte, 7);
+  Task saved = Cdb({kModeSense6, 0, 0xc8, 0, 255, 0});
+  Run(saved);
+  ExpectSense(saved, SenseKey::kIllegalRequest, Asc::kSavingParametersNotSupported);
+}
+
+TEST_F(LuTest, UnitAttentionsPerNexus) {
+  Task other = Cdb({kTestUnitReady});
+  other.nexus = 2;
+  Run(other);
+  ExpectSense(other, SenseKey::kUnitAttention, Asc::kPowerOnOccurred);
+  Task again = Cdb({kTestUnitReady});
+  again.nexus = 2;
+  Run(again);
+  EXPECT_EQ(again.status, Status::kGood);
+  lu_->RaiseUnitAttention(Asc::kCapacityDataHasChanged);
+  Task inq = Cdb({kInquiry, 0, 0, 0, 36, 0});  // INQUIRY does not consume it
+  Run(inq);
+  EXPECT_EQ(inq.status, Status::kGood);
+  Task rs = Cdb({kRequestSense, 0, 0, 0, 18, 0});
+  Run(rs);
+  EXPECT_EQ(rs.status, Status::kGood);
+  EXPECT_EQ(in_[2], 0x06);
+  EXPECT_EQ(in_[12], 0x2a);
+  EXPECT_EQ(in_[13], 0x09);
+  Task tur = Cdb({kTestUnitReady});
+  Run(tur);
+  EXPECT_EQ(tur.status, Status::kGood);
+}
+
+TEST_F(LuTest, ReportSupportedOpcodesAndTmfs) {
+  Task all =
+      Cdb({kMaintenanceIn, kSaReportSupportedOpcodes, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, 4096);
+  Run(all);
+  ASSERT_EQ(all.status, Status::kGood);
+  EXPECT_EQ(LoadBe32(in_.data()) % 8, 0u);
+  EXPECT_GE(LoadBe32(in_.data()) / 8, 25u);
+  Task one = Cdb({kMaintenanceIn, kSaReportSupportedOpcodes, 1, kRead10, 0, 0, 0, 0, 1, 0, 0, 0});
+  Run(one);
+  EXPECT_EQ(in_[1] & 0x07, 3);
+  EXPECT_EQ(LoadBe16(in_.data() + 2), 10);
+  EXPECT_EQ(in_[4], kRead10);
+  Task sa = Cdb({kMaintenanceIn, kSaReportSupportedOpcodes, 2, kServiceActionIn16, 0, 0x10, 0, 0, 1,
+                 0, 0, 0});
+  Run(sa);
+  EXPECT_EQ(in_[1] & 0x07, 3);
+  EXPECT_EQ(in_[5], 0x10);
+  Task wrong = Cdb(
+      {kMaintenanceIn, kSaReportSupportedOpcodes, 1, kServiceActionIn16, 0, 0, 0, 0, 1, 0, 0, 0});
+  Run(wrong);
+  ExpectSense(wrong, SenseKey::kIllegalRequest, Asc::kInvalidFieldInCdb);
+  Task tmf = Cdb({kMaintenanceIn, kSaReportSupportedTmfs, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0});
+  Run(tmf);
+  EXPECT_EQ(tmf.data_in_bytes, 4u);
+  EXPECT_EQ(in_[0], 0xda);
+}
+
+TEST_F(LuTest, WriteProtectedRefusesWrites) {
+  LogicalUnit ro(ram_, LuIdentity{}, true);
+  Task w = Cdb({kWrite10, 0, 0, 0, 0, 0, 0, 0, 1, 0});
+  w.nexus = 9;
+  std::vector<uint8_t> d(512);
+  w.data_out = d;
+  Run(w, &ro);  // the first command sees the power-on unit attention
+  Run(w, &ro);
+  ExpectSense(w, SenseKey::kDataProtect, Asc::kWriteProtected);
+  Task ms = Cdb({kModeSense6, 0, 0x3f, 0, 255, 0});
+  ms.nexus = 9;
+  Run(ms, &ro);
+  EXPECT_EQ(in_[2] & 0x80, 0x80);
+}
+
+TEST_F(LuTest, SynchronizeCache) {
+  Task s = Cdb({kSynchronizeCache10, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  Run(s);
+  EXPECT_EQ(s.status, Status::kGood);
+  Task bad = Cdb({kSynchronizeCache16, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 1, 0, 0});
+  Run(bad);
+  ExpectSense(bad, SenseKey::kIllegalRequest, Asc::kLbaOutOfRange);
+}
+
+}  // namespace
+}  // namespace ferry::scsi
