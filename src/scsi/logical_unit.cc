@@ -29,10 +29,12 @@ void LogicalUnit::RaiseUnitAttention(Asc asc) {
   for (uint64_t n : seen_nexus_) pending_ua_[n].push_back(asc);
 }
 
-// SAM-5 5.14: the first command from a nexus after power on sees POWER ON OCCURRED.
+// SAM-5 5.14. A nexus first seen after start gets no POWER ON unit attention: it did not
+// exist at power on (iSCSI creates nexuses at login), and initiators such as libiscsi's
+// tools treat a unit attention on their first command as a failure.
 bool LogicalUnit::TakeUnitAttention(Task& t) {
   std::lock_guard lock(mu_);
-  if (seen_nexus_.insert(t.nexus).second) pending_ua_[t.nexus].push_back(Asc::kPowerOnOccurred);
+  seen_nexus_.insert(t.nexus);
   auto it = pending_ua_.find(t.nexus);
   if (it == pending_ua_.end() || it->second.empty()) return false;
   const uint8_t op = t.cdb[0];

@@ -5,9 +5,9 @@
 // owns the Task and its buffers until then. Commands that need the target's view (REPORT
 // LUNS, commands to LUNs that do not exist) are answered by the target, not here.
 //
-// Unit attentions are kept per I_T nexus (Task::nexus): POWER ON OCCURRED for every nexus
-// seen for the first time after start, and whatever RaiseUnitAttention() adds; a pending
-// one fails the next command except INQUIRY, REPORT LUNS and REQUEST SENSE (SAM-5 5.14).
+// Unit attentions are kept per I_T nexus (Task::nexus) for the nexuses seen so far:
+// whatever RaiseUnitAttention() adds (resets, changed parameters); a pending one fails the
+// next command except INQUIRY, REPORT LUNS and REQUEST SENSE (SAM-5 5.14).
 #pragma once
 
 #include <array>

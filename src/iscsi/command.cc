@@ -1,0 +1,290 @@
+// SCSI commands over iSCSI (RFC 7143 11.3-11.8): immediate and unsolicited data, R2T,
+// Data-Out, Data-In with status in the last PDU, SCSI Response with sense and residuals,
+// REPORT LUNS, and task management.
+#include <algorithm>
+#include <cstring>
+
+#include "base/endian.h"
+#include "base/log.h"
+#include "iscsi/connection.h"
+#include "iscsi/target.h"
+#include "scsi/logical_unit.h"
+#include "scsi/opcodes.h"
+
+namespace ferry::iscsi {
+
+struct Connection::Command {
+  ScsiCommandPdu pdu;
+  scsi::LogicalUnit* lu = nullptr;
+  uint64_t lun = 0;
+  bool lun_ok = false;
+  scsi::Task task;
+  std::vector<uint8_t> out;  // write data, expected_data_length bytes
+  uint32_t received = 0;     // bytes of `out` received
+  uint32_t next_r2t_offset = 0;
+  uint32_t r2ts_outstanding = 0;
+  uint32_t r2tsn = 0;
+  uint32_t ttt = kReservedTag;
+  bool unsolicited_done = true;
+  std::vector<uint8_t> in;  // read data, expected_data_length bytes
+  bool aborted = false;
+};
+
+void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
+  if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
+  server_->stats().commands++;
+  if (p.ahs_bytes != 0) return Reject(RejectReason::kCommandNotSupported, "AHS (long CDB)");
+  auto c = std::make_shared<Command>();
+  c->pdu = p;
+  c->lun_ok = DecodeLun(p.lun, &c->lun);
+  c->lu = c->lun_ok && target_ ? target_->FindLun(c->lun) : nullptr;
+  c->task.cdb = p.cdb;
+  c->task.nexus = nexus_;
+  const uint32_t edtl = p.expected_data_length;
+  if (p.write) {
+    if (p.data_bytes > edtl || p.data_bytes > params_.first_burst_length ||
+        (p.data_bytes > 0 && !params_.immediate_data)) {
+      return Reject(RejectReason::kProtocolError, "immediate data beyond what was negotiated");
+    }
+    c->out.resize(edtl);
+    std::memcpy(c->out.data(), rest_.data() + ahs_bytes_, p.data_bytes);
+    c->received = p.data_bytes;
+    c->next_r2t_offset = p.data_bytes;
+    c->unsolicited_done = p.final;
+    if (!p.final && params_.initial_r2t) {
+      return Reject(RejectReason::kProtocolError, "unsolicited data with InitialR2T=Yes");
+    }
+    if (!p.final) c->next_r2t_offset = std::min(edtl, params_.first_burst_length);
+  }
+  if (p.read) c->in.resize(edtl);
+  if (c->received < c->out.size()) {
+    if (next_ttt_ == kReservedTag) next_ttt_ = 1;
+    c->ttt = next_ttt_++;
+    commands_[p.itt] = c;
+    if (c->unsolicited_done) SendR2ts(*c);
+    return;
+  }
+  Execute(std::move(c));
+}
+
+// RFC 7143 11.8: ask for the rest of the write data, MaxBurstLength at a time, up to
+// MaxOutstandingR2T requests in flight.
+void Connection::SendR2ts(Command& c) {
+  const uint32_t edtl = static_cast<uint32_t>(c.out.size());
+  while (c.r2ts_outstanding < params_.max_outstanding_r2t && c.next_r2t_offset < edtl) {
+    const uint32_t len = std::min(params_.max_burst_length, edtl - c.next_r2t_offset);
+    OutPdu out;
+    Encode(R2tPdu{.lun = c.pdu.lun,
+                  .itt = c.pdu.itt,
+                  .ttt = c.ttt,
+                  .seq = NextSeq(false),
+                  .r2tsn = c.r2tsn++,
+                  .buffer_offset = c.next_r2t_offset,
+                  .desired_length = len},
+           &out.bhs);
+    Send(std::move(out));
+    c.next_r2t_offset += len;
+    ++c.r2ts_outstanding;
+  }
+}
+
+void Connection::OnDataOut(const DataOutPdu& p) {
+  auto it = commands_.find(p.itt);
+  if (it == commands_.end()) return Reject(RejectReason::kInvalidPduField, "Data-Out: no task");
+  Command& c = *it->second;
+  const uint64_t end = static_cast<uint64_t>(p.buffer_offset) + p.data_bytes;
+  if (end > c.out.size() || (p.ttt != kReservedTag && p.ttt != c.ttt)) {
+    return Reject(RejectReason::kProtocolError, "Data-Out outside the task's buffer");
+  }
+  if (p.ttt == kReservedTag && (c.unsolicited_done || end > params_.first_burst_length)) {
+    return Reject(RejectReason::kProtocolError, "unsolicited data beyond FirstBurstLength");
+  }
+  std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, p.data_bytes);
+  c.received += p.data_bytes;
+  if (p.final) {
+    if (p.ttt == kReservedTag) {
+      c.unsolicited_done = true;
+    } else if (c.r2ts_outstanding > 0) {
+      --c.r2ts_outstanding;
+    }
+  }
+  if (c.received >= c.out.size() && c.r2ts_outstanding == 0 && c.unsolicited_done) {
+    auto cmd = std::move(it->second);
+    commands_.erase(it);
+    return Execute(std::move(cmd));
+  }
+  if (p.final) SendR2ts(c);
+}
+
+void Connection::Execute(std::shared_ptr<Command> c) {
+  c->task.data_out = c->out;
+  c->task.data_in = c->in;
+  if (c->task.cdb[0] == scsi::kReportLuns) {
+    ReportLuns(*c);
+    return Complete(*c);
+  }
+  if (c->lu == nullptr) {
+    NoSuchLun(*c);
+    return Complete(*c);
+  }
+  ++executing_;
+  commands_[c->pdu.itt] = c;
+  Command* raw = c.get();
+  raw->lu->Execute(raw->task, [this, c = std::move(c)]() mutable {
+    --executing_;
+    auto it = commands_.find(c->pdu.itt);
+    if (it != commands_.end() && it->second == c) commands_.erase(it);
+    if (closed_) return MaybeReap();
+    if (!c->aborted) Complete(*c);
+  });
+}
+
+// SPC-4 6.33 REPORT LUNS.
+void Connection::ReportLuns(Command& c) {
+  const uint8_t* cdb = c.task.cdb.data();
+  const uint32_t alloc = LoadBe32(cdb + 6);
+  if (cdb[2] > 2 && cdb[2] != 0x10 && cdb[2] != 0x11 && cdb[2] != 0x12) {
+    return c.task.Fail(scsi::InvalidFieldInCdb(2));
+  }
+  if (alloc < 16) return c.task.Fail(scsi::InvalidFieldInCdb(6));
+  std::vector<uint8_t> d(8, 0);
+  if (target_ != nullptr && cdb[2] != 0x01) {  // select 1: well-known LUNs only (none)
+    for (const auto& [lun, lu] : target_->config().luns) {
+      (void)lu;
+      uint8_t e[8];
+      StoreBe64(e, EncodeLun(lun));
+      d.insert(d.end(), e, e + 8);
+    }
+  }
+  StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 8));
+  c.task.Reply(d);
+}
+
+// A command to a LUN that does not exist (SPC-4 4.6.4 and 6.6.2).
+void Connection::NoSuchLun(Command& c) {
+  if (c.task.cdb[0] == scsi::kInquiry) {
+    uint8_t d[36] = {0x7f, 0, 0x06, 0x12, 31};  // qualifier 3: no LU here
+    return c.task.Reply(d);
+  }
+  if (c.task.cdb[0] == scsi::kRequestSense) {
+    uint8_t buf[scsi::kMaxSenseBytes];
+    size_t n = scsi::EncodeSense(
+        scsi::MakeSense(scsi::SenseKey::kIllegalRequest, scsi::Asc::kLogicalUnitNotSupported),
+        c.task.cdb[1] & 1, buf);
+    return c.task.Reply({buf, n});
+  }
+  c.task.Fail(
+      scsi::MakeSense(scsi::SenseKey::kIllegalRequest, scsi::Asc::kLogicalUnitNotSupported));
+}
+
+// Sends the data and the status of a finished command.
+void Connection::Complete(Command& c) {
+  const scsi::Task& t = c.task;
+  const uint32_t edtl = c.pdu.expected_data_length;
+  const uint32_t sent = c.pdu.read ? std::min(t.data_in_bytes, edtl) : 0;
+  uint32_t residual = 0;
+  bool underflow = false, overflow = false;
+  const uint32_t used = c.pdu.read ? t.data_in_bytes : static_cast<uint32_t>(c.out.size());
+  if (c.pdu.read && used < edtl) {
+    underflow = true;
+    residual = edtl - used;
+  }
+  const bool good = t.status == scsi::Status::kGood;
+  // Data-In PDUs of at most the initiator's MaxRecvDataSegmentLength; the last one carries
+  // the status when there is no sense to send (RFC 7143 11.7.4 phase collapse).
+  auto keep = std::shared_ptr<void>(std::make_shared<std::vector<uint8_t>>(std::move(c.in)));
+  const auto& buf = *std::static_pointer_cast<std::vector<uint8_t>>(keep);
+  uint32_t off = 0, datasn = 0;
+  while (off < sent) {
+    const uint32_t n = std::min(params_.max_send_data_segment_length, sent - off);
+    const bool last = off + n == sent;
+    OutPdu out;
+    Encode(DataInPdu{.final = last,
+                     .status_present = last && good,
+                     .overflow = overflow,
+                     .underflow = underflow,
+                     .status = static_cast<uint8_t>(t.status),
+                     .lun = c.pdu.lun,
+                     .itt = c.pdu.itt,
+                     .seq = NextSeq(last && good),
+                     .datasn = datasn++,
+                     .buffer_offset = off,
+                     .residual_count = residual},
+           &out.bhs);
+    out.data = std::span(buf.data() + off, n);
+    out.keep = keep;
+    Send(std::move(out));
+    off += n;
+  }
+  if (sent > 0 && good) return;
+  OutPdu out;
+  Encode(ScsiResponsePdu{.overflow = overflow,
+                         .underflow = underflow,
+                         .status = static_cast<uint8_t>(t.status),
+                         .itt = c.pdu.itt,
+                         .seq = NextSeq(true),
+                         .expdatasn = datasn,
+                         .residual_count = residual},
+         &out.bhs);
+  if (t.has_sense) {
+    uint8_t sense[scsi::kMaxSenseBytes];
+    size_t n = scsi::EncodeSense(t.sense, t.descriptor_sense, sense);
+    out.owned.resize(2 + n);  // RFC 7143 11.4.7: SenseLength, then the sense data
+    StoreBe16(out.owned.data(), static_cast<uint16_t>(n));
+    std::memcpy(out.owned.data() + 2, sense, n);
+  }
+  Send(std::move(out));
+}
+
+// RFC 7143 11.5 / 11.6 task management (SAM-5 7).
+void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
+  CheckCmdSn(p.cmdsn, p.immediate);
+  uint8_t response = 0;  // function complete
+  uint64_t lun = 0;
+  const bool lun_ok = DecodeLun(p.lun, &lun);
+  auto abort_if = [&](auto pred) {
+    for (auto it = commands_.begin(); it != commands_.end();) {
+      if (pred(*it->second)) {
+        it->second->aborted = true;  // its response is never sent
+        if (it->second->received < it->second->out.size()) {
+          it = commands_.erase(it);  // still waiting for data: drop it now
+          continue;
+        }
+      }
+      ++it;
+    }
+  };
+  switch (static_cast<TmfFunction>(p.function)) {
+    case TmfFunction::kAbortTask:
+      abort_if([&](const Command& c) { return c.pdu.itt == p.referenced_task_tag; });
+      break;
+    case TmfFunction::kAbortTaskSet:
+    case TmfFunction::kClearTaskSet:
+    case TmfFunction::kLogicalUnitReset:
+      if (!lun_ok || target_ == nullptr || target_->FindLun(lun) == nullptr) {
+        response = 2;  // LUN does not exist
+        break;
+      }
+      abort_if([&](const Command& c) { return c.lun == lun; });
+      if (static_cast<TmfFunction>(p.function) == TmfFunction::kLogicalUnitReset) {
+        target_->FindLun(lun)->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+      }
+      break;
+    case TmfFunction::kTargetWarmReset:
+      abort_if([](const Command&) { return true; });
+      if (target_ != nullptr) {
+        for (const auto& [n, lu] : target_->config().luns) {
+          (void)n;
+          lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+        }
+      }
+      break;
+    case TmfFunction::kTaskReassign: response = 4; break;  // needs ERL 2
+    default: response = 5; break;                          // not supported
+  }
+  OutPdu out;
+  Encode(TaskMgmtResponsePdu{.response = response, .itt = p.itt, .seq = NextSeq(true)}, &out.bhs);
+  Send(std::move(out));
+}
+
+}  // namespace ferry::iscsi

@@ -1,0 +1,256 @@
+#include "iscsi/connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/endian.h"
+#include "base/log.h"
+#include "iscsi/target.h"
+#include "iscsi/text_keys.h"
+
+namespace ferry::iscsi {
+
+// The largest data segment accepted before operational negotiation (RFC 7143 13.12).
+constexpr uint32_t kLoginMaxRecvDataSegment = 8192;
+
+Connection::Connection(Server* server, int fd, std::string peer)
+    : server_(server),
+      peer_(std::move(peer)),
+      stream_(server->reactor(), fd),
+      negotiator_(TargetPolicy{}) {}
+
+Connection::~Connection() = default;
+
+void Connection::Start() {
+  FERRY_LOG_DEBUG("iscsi: connection from {}", peer_);
+  ReadHeader();
+}
+
+void Connection::Close(std::string_view why) {
+  if (closed_) return;
+  closed_ = true;
+  FERRY_LOG_DEBUG("iscsi: closing connection from {}: {}", peer_, why);
+  stream_.Close();
+  MaybeReap();
+}
+
+void Connection::MaybeReap() {
+  // Commands still executing point at this connection: wait for them.
+  if (!closed_ || reaped_ || !stream_.idle() || writing_ || executing_ > 0) return;
+  reaped_ = true;
+  server_->Reap(this);
+}
+
+void Connection::ReadHeader() {
+  if (closed_) return MaybeReap();
+  stream_.ReadExact(bhs_, [this](int32_t res) { OnHeader(res); });
+}
+
+void Connection::OnHeader(int32_t res) {
+  if (res <= 0) return Close(res == 0 ? "peer closed" : "read error");
+  const CommonHeader c = DecodeCommon(bhs_);
+  ahs_bytes_ = c.ahs_bytes;
+  data_bytes_ = c.data_bytes;
+  const uint32_t limit =
+      full_feature_ ? params_.max_recv_data_segment_length : kLoginMaxRecvDataSegment;
+  if (data_bytes_ > limit) {
+    // RFC 7143 7.4: a data segment above MaxRecvDataSegmentLength is a protocol error.
+    Reject(RejectReason::kProtocolError, "data segment above MaxRecvDataSegmentLength");
+    return Close("data segment too long");
+  }
+  const bool hd = full_feature_ && params_.header_digest;
+  const bool dd = full_feature_ && params_.data_digest && data_bytes_ > 0;
+  rest_.resize(ahs_bytes_ + (hd ? 4 : 0) + Padded(data_bytes_) + (dd ? 4 : 0));
+  stream_.ReadExact(rest_, [this](int32_t r) { OnRest(r); });
+}
+
+void Connection::OnRest(int32_t res) {
+  if (res < 0 || (res == 0 && !rest_.empty())) return Close("read error");
+  size_t pos = ahs_bytes_;
+  if (full_feature_ && params_.header_digest) {
+    uint32_t s = Crc32cUpdate(kCrc32cInit, bhs_);
+    s = Crc32cUpdate(s, std::span(rest_.data(), ahs_bytes_));
+    uint32_t got;
+    std::memcpy(&got, &rest_[pos], 4);  // little-endian on the wire, as the CRC is
+    if (Crc32cFinish(s) != got) return Close("header digest error");  // RFC 7143 7.8
+    pos += 4;
+  }
+  if (full_feature_ && params_.data_digest && data_bytes_ > 0) {
+    uint32_t got;
+    std::memcpy(&got, &rest_[pos + Padded(data_bytes_)], 4);
+    if (Crc32c(std::span(rest_.data() + pos, Padded(data_bytes_))) != got) {
+      Reject(RejectReason::kDataDigestError, "data digest error");
+      return ReadHeader();
+    }
+  }
+  Dispatch();
+  ReadHeader();
+}
+
+void Connection::Dispatch() {
+  Decoded d = DecodeInitiatorBhs(bhs_);
+  if (!d.ok) {
+    FERRY_LOG_DEBUG("iscsi: {}: rejecting {}: {}", peer_, OpcodeName(bhs_[0]), d.why);
+    return Reject(d.reject, d.why);
+  }
+  if (!full_feature_) {
+    if (auto* login = std::get_if<LoginRequestPdu>(&d.pdu)) return OnLogin(*login);
+    // RFC 7143 6.3: only login PDUs before the full feature phase.
+    Reject(RejectReason::kProtocolError, "not logged in");
+    return Close("PDU other than login during login");
+  }
+  std::visit(
+      [this](auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, ScsiCommandPdu>) {
+          OnScsiCommand(p);
+        } else if constexpr (std::is_same_v<T, DataOutPdu>) {
+          OnDataOut(p);
+        } else if constexpr (std::is_same_v<T, TextRequestPdu>) {
+          OnText(p);
+        } else if constexpr (std::is_same_v<T, NopOutPdu>) {
+          OnNopOut(p);
+        } else if constexpr (std::is_same_v<T, TaskMgmtRequestPdu>) {
+          OnTaskMgmt(p);
+        } else if constexpr (std::is_same_v<T, LogoutRequestPdu>) {
+          OnLogout(p);
+        } else if constexpr (std::is_same_v<T, LoginRequestPdu>) {
+          Reject(RejectReason::kProtocolError, "login in full feature phase");
+        } else {
+          Reject(RejectReason::kCommandNotSupported, "SNACK needs ErrorRecoveryLevel > 0");
+        }
+      },
+      d.pdu);
+}
+
+SeqNums Connection::NextSeq(bool advance_statsn) {
+  SeqNums s{statsn_, expcmdsn_, expcmdsn_ + kCmdWindow - 1};
+  if (advance_statsn) ++statsn_;
+  return s;
+}
+
+void Connection::Reject(RejectReason r, std::string_view why) {
+  server_->stats().rejects++;
+  FERRY_LOG_DEBUG("iscsi: {}: Reject {:#x}: {}", peer_, static_cast<int>(r), why);
+  OutPdu out;
+  Encode(RejectPdu{.reason = r, .seq = NextSeq(true)}, &out.bhs);
+  out.owned.assign(bhs_.begin(), bhs_.end());  // the rejected header is the data
+  Send(std::move(out));
+}
+
+void Connection::Send(OutPdu pdu) {
+  if (closed_) return;
+  if (!pdu.owned.empty()) pdu.data = pdu.owned;
+  pdu.digests = full_feature_;
+  StoreBe24(pdu.bhs.data() + 5, static_cast<uint32_t>(pdu.data.size()));
+  outq_.push_back(std::move(pdu));
+  PumpWrites();
+}
+
+void Connection::PumpWrites() {
+  if (writing_ || outq_.empty() || closed_) return MaybeReap();
+  writing_ = true;
+  OutPdu& p = outq_.front();
+  static constexpr uint8_t kZeros[4] = {};
+  const bool hd = p.digests && params_.header_digest;
+  const bool dd = p.digests && params_.data_digest && !p.data.empty();
+  size_t n = 0;
+  wiov_[n++] = {p.bhs.data(), kBhsBytes};
+  if (hd) {
+    uint32_t crc = Crc32c(p.bhs);
+    std::memcpy(whdigest_.data(), &crc, 4);
+    wiov_[n++] = {whdigest_.data(), 4};
+  }
+  if (!p.data.empty()) {
+    wiov_[n++] = {const_cast<uint8_t*>(p.data.data()), p.data.size()};
+    wpad_ = Padded(static_cast<uint32_t>(p.data.size())) - static_cast<uint32_t>(p.data.size());
+    if (wpad_) wiov_[n++] = {const_cast<uint8_t*>(kZeros), wpad_};
+    if (dd) {
+      uint32_t s = Crc32cUpdate(kCrc32cInit, p.data);
+      s = Crc32cUpdate(s, std::span(kZeros, wpad_));
+      uint32_t crc = Crc32cFinish(s);
+      std::memcpy(wddigest_.data(), &crc, 4);
+      wiov_[n++] = {wddigest_.data(), 4};
+    }
+  }
+  stream_.WriteAll(std::span(wiov_.data(), n), [this](int32_t res) {
+    writing_ = false;
+    bool close_after = outq_.front().close_after;
+    outq_.pop_front();
+    if (res < 0) return Close("write error");
+    if (close_after) return Close("logged out");
+    PumpWrites();
+  });
+}
+
+// RFC 7143 4.2.2.1: non-immediate commands must fall in [ExpCmdSN, MaxCmdSN]; with one
+// connection they arrive in order, so ExpCmdSN advances by one per command.
+bool Connection::CheckCmdSn(uint32_t cmdsn, bool immediate) {
+  if (immediate) return true;
+  if (cmdsn != expcmdsn_) {
+    FERRY_LOG_DEBUG("iscsi: {}: CmdSN {} outside the window (ExpCmdSN {})", peer_, cmdsn,
+                    expcmdsn_);
+    return false;
+  }
+  ++expcmdsn_;
+  return true;
+}
+
+// RFC 7143 11.10 Text: SendTargets (the only text request a target must answer).
+void Connection::OnText(const TextRequestPdu& p) {
+  if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
+  auto keys = ParseTextKeys(std::span(rest_.data() + ahs_bytes_, data_bytes_));
+  std::vector<KeyValue> reply;
+  if (!keys.ok()) return Reject(RejectReason::kProtocolError, keys.status().message());
+  for (const KeyValue& kv : *keys) {
+    if (kv.key != "SendTargets") {
+      reply.push_back({kv.key, "NotUnderstood"});
+      continue;
+    }
+    for (const auto& t : server_->targets()) {
+      const TargetConfig& tc = t->config();
+      if (kv.value != "All" && kv.value != tc.name && !kv.value.empty()) continue;
+      if (kv.value.empty() && t.get() != target_) continue;  // "" = this session's target
+      if (params_.session_type == SessionType::kNormal && kv.value == "All" && t.get() != target_) {
+        continue;  // RFC 7143 11.10.2: in a normal session, only the session's target
+      }
+      reply.push_back({"TargetName", tc.name});
+      for (const std::string& portal : tc.portals) {
+        reply.push_back({"TargetAddress", portal + "," + std::to_string(tc.tpgt)});
+      }
+    }
+  }
+  OutPdu out;
+  Encode(TextResponsePdu{.final = true, .lun = p.lun, .itt = p.itt, .seq = NextSeq(true)},
+         &out.bhs);
+  std::string text = EncodeTextKeys(reply);
+  out.owned.assign(text.begin(), text.end());
+  Send(std::move(out));
+}
+
+// RFC 7143 11.18 NOP-Out: a ping gets a NOP-In with the same data.
+void Connection::OnNopOut(const NopOutPdu& p) {
+  if (p.itt == kReservedTag) return;  // an answer to our NOP-In
+  if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
+  OutPdu out;
+  Encode(NopInPdu{.lun = p.lun, .itt = p.itt, .ttt = kReservedTag, .seq = NextSeq(true)}, &out.bhs);
+  out.owned.assign(rest_.begin() + ahs_bytes_, rest_.begin() + ahs_bytes_ + data_bytes_);
+  Send(std::move(out));
+}
+
+// RFC 7143 11.14 Logout.
+void Connection::OnLogout(const LogoutRequestPdu& p) {
+  CheckCmdSn(p.cmdsn, p.immediate);
+  OutPdu out;
+  uint8_t response = p.reason == 2 ? 2 : 0;  // no connection recovery at ERL 0
+  Encode(LogoutResponsePdu{.response = response,
+                           .itt = p.itt,
+                           .seq = NextSeq(true),
+                           .time2wait = 0,
+                           .time2retain = 0},
+         &out.bhs);
+  out.close_after = response == 0;
+  Send(std::move(out));
+}
+
+}  // namespace ferry::iscsi

@@ -1,0 +1,116 @@
+// One iSCSI connection (and, with MaxConnections=1 and ErrorRecoveryLevel 0, its session):
+// PDU framing with digests, the login phase, and the full feature phase (SCSI commands
+// with immediate and unsolicited data, R2T, Data-In with status, NOP, Text/SendTargets,
+// task management, logout, Reject). RFC 7143.
+//
+// Runs on the server's reactor; Start() begins reading. The connection closes itself on a
+// fatal protocol error or logout, and tells the server when it is idle.
+#pragma once
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "io/tcp.h"
+#include "iscsi/negotiation.h"
+#include "iscsi/pdu.h"
+#include "scsi/task.h"
+
+namespace ferry::iscsi {
+
+class Server;
+class Target;
+
+class Connection {
+ public:
+  Connection(Server* server, int fd, std::string peer);
+  ~Connection();
+  void Start();
+  void Close(std::string_view why);
+  bool closed() const { return closed_; }
+
+ private:
+  struct Command;
+  struct OutPdu {
+    Bhs bhs{};
+    std::vector<uint8_t> owned;     // data the PDU owns
+    std::span<const uint8_t> data;  // data to send (owned or borrowed)
+    std::shared_ptr<void> keep;     // keeps borrowed data alive
+    bool close_after = false;       // logout response: close once sent
+    bool digests = false;           // digests as negotiated (set by Send)
+  };
+
+  // Framing (connection.cc).
+  void ReadHeader();
+  void OnHeader(int32_t res);
+  void OnRest(int32_t res);
+  void Dispatch();
+  void Send(OutPdu pdu);
+  void PumpWrites();
+  void Reject(RejectReason r, std::string_view why);
+  SeqNums NextSeq(bool advance_statsn);
+  void MaybeReap();
+
+  // Login (login.cc).
+  void OnLogin(const LoginRequestPdu& p);
+  void LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
+                 std::string_view why);
+
+  // Full feature phase (connection.cc, command.cc).
+  bool CheckCmdSn(uint32_t cmdsn, bool immediate);
+  void OnText(const TextRequestPdu& p);
+  void OnNopOut(const NopOutPdu& p);
+  void OnLogout(const LogoutRequestPdu& p);
+  void OnTaskMgmt(const TaskMgmtRequestPdu& p);
+  void OnScsiCommand(const ScsiCommandPdu& p);
+  void OnDataOut(const DataOutPdu& p);
+  void SendR2ts(Command& c);
+  void Execute(std::shared_ptr<Command> c);
+  void Complete(Command& c);
+  void ReportLuns(Command& c);
+  void NoSuchLun(Command& c);
+
+  Server* server_;
+  std::string peer_;
+  io::TcpStream stream_;
+  bool closed_ = false;
+  bool reaped_ = false;
+
+  // Receive buffers.
+  Bhs bhs_{};
+  std::vector<uint8_t> rest_;  // AHS, header digest, data, pad, data digest
+  uint32_t ahs_bytes_ = 0;
+  uint32_t data_bytes_ = 0;
+
+  // Send queue.
+  std::deque<OutPdu> outq_;
+  std::array<iovec, 5> wiov_{};
+  uint32_t wpad_ = 0;
+  std::array<uint8_t, 4> whdigest_{};
+  std::array<uint8_t, 4> wddigest_{};
+  bool writing_ = false;
+
+  // Login and session state.
+  bool full_feature_ = false;
+  uint8_t login_stage_ = 0;
+  bool first_login_pdu_ = true;
+  std::string login_text_;  // accumulated across C=1 PDUs
+  Negotiator negotiator_;
+  SessionParams params_;
+  const Target* target_ = nullptr;
+  std::array<uint8_t, 6> isid_{};
+  uint16_t tsih_ = 0;
+  uint64_t nexus_ = 0;
+  uint32_t statsn_ = 1;
+  uint32_t expcmdsn_ = 0;
+  static constexpr uint32_t kCmdWindow = 64;
+  uint32_t next_ttt_ = 1;
+  int executing_ = 0;  // commands inside a logical unit
+
+  std::unordered_map<uint32_t, std::shared_ptr<Command>> commands_;  // by ITT
+};
+
+}  // namespace ferry::iscsi

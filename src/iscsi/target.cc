@@ -1,0 +1,88 @@
+#include "iscsi/target.h"
+
+#include "base/log.h"
+#include "iscsi/connection.h"
+
+namespace ferry::iscsi {
+
+scsi::LogicalUnit* Target::FindLun(uint64_t lun) const {
+  auto it = config_.luns.find(lun);
+  return it == config_.luns.end() ? nullptr : it->second.get();
+}
+
+bool DecodeLun(uint64_t field, uint64_t* lun) {
+  const uint8_t b0 = static_cast<uint8_t>(field >> 56);
+  const uint8_t b1 = static_cast<uint8_t>(field >> 48);
+  if ((field & 0x0000ffffffffffffull) != 0) return false;  // second level: not used here
+  switch (b0 >> 6) {
+    case 0:  // peripheral device addressing, bus 0
+      if ((b0 & 0x3f) != 0) return false;
+      *lun = b1;
+      return true;
+    case 1:  // flat space addressing
+      *lun = static_cast<uint64_t>(b0 & 0x3f) << 8 | b1;
+      return true;
+    default: return false;
+  }
+}
+
+uint64_t EncodeLun(uint64_t lun) {
+  if (lun < 256) return lun << 48;
+  return (0x4000ull | (lun & 0x3fff)) << 48;
+}
+
+Server::Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets)
+    : reactor_(reactor), targets_(std::move(targets)) {}
+
+Server::~Server() = default;
+
+Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
+  auto l = io::TcpListener::Listen(reactor_, ip, port, [this](int fd, std::string peer) {
+    if (stopping_) {
+      close(fd);
+      return;
+    }
+    stats_.connections_accepted++;
+    conns_.push_back(std::make_unique<Connection>(this, fd, std::move(peer)));
+    conns_.back()->Start();
+  });
+  if (!l.ok()) return l.status();
+  uint16_t bound = (*l)->port();
+  listeners_.push_back(std::move(l).value());
+  FERRY_LOG_INFO("iscsi: listening on {}:{}", ip, bound);
+  return bound;
+}
+
+void Server::Stop() {
+  stopping_ = true;
+  for (auto& l : listeners_) l->Close();
+  for (auto& c : conns_) c->Close("target stopping");
+}
+
+bool Server::idle() const {
+  for (const auto& l : listeners_) {
+    if (!l->idle()) return false;
+  }
+  return conns_.empty();
+}
+
+const Target* Server::FindTarget(std::string_view name) const {
+  for (const auto& t : targets_) {
+    if (t->config().name == name) return t.get();
+  }
+  return nullptr;
+}
+
+void Server::Reap(Connection* c) {
+  // Destroy later: the connection is still on the stack of its own callback.
+  reactor_->Post([this, c] {
+    for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+      if (it->get() == c) {
+        conns_.erase(it);
+        return;
+      }
+    }
+  });
+}
+
+}  // namespace ferry::iscsi
