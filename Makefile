@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean
+.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean run
 
 all: build
 
@@ -37,6 +37,13 @@ test-asan: asan
 # make check = install deps, lint, build (plain and ASan+UBSan), run every test in both.
 check: deps lint test test-asan
 	@echo "make check: all checks passed"
+
+# make run = install deps, build, start ferryd in the foreground on its embedded default
+# (RAM LUN 0 and file LUN 1 behind iqn.2026-11.org.ferry:demo on 127.0.0.1:3260). Ctrl-C
+# stops it. STATE_DIR keeps the LUN identities and the file LUN between runs.
+STATE_DIR ?= $(BUILD)/ferry-state
+run: build
+	$(BUILD)/src/daemon/ferryd --state-dir $(STATE_DIR)
 
 bench: build
 	bench/run-all $(BUILD)

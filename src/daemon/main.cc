@@ -45,8 +45,7 @@ Result<std::shared_ptr<ferry::scsi::LogicalUnit>> MakeLu(
 }
 
 // The embedded default configuration.
-Result<std::shared_ptr<ferry::iscsi::Target>> DemoTarget(const Options& o,
-                                                         const std::string& portal) {
+Result<std::shared_ptr<ferry::iscsi::Target>> DemoTarget(const Options& o) {
   FERRY_ASSIGN_OR_RETURN(uint64_t size, ferry::ParseSize(o.lun_size));
   std::error_code ec;
   std::filesystem::create_directories(o.state_dir, ec);
@@ -60,7 +59,6 @@ Result<std::shared_ptr<ferry::iscsi::Target>> DemoTarget(const Options& o,
   ferry::iscsi::TargetConfig tc;
   tc.name = kDemoTarget;
   tc.alias = "ferry demo";
-  tc.portals = {portal};
   FERRY_ASSIGN_OR_RETURN(tc.luns[0], MakeLu(ram, o.state_dir, "demo-ram"));
   FERRY_ASSIGN_OR_RETURN(tc.luns[1], MakeLu(file, o.state_dir, "demo-file"));
   tc.policy.target_alias = tc.alias;
@@ -71,7 +69,9 @@ Result<std::pair<std::string, uint16_t>> SplitPortal(const std::string& s) {
   size_t colon = s.rfind(':');
   if (colon == std::string::npos) return ferry::InvalidArgument("--listen wants IP:PORT");
   int port = std::atoi(s.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return ferry::InvalidArgument("--listen: bad port in " + s);
+  if (port < 0 || port > 65535 || s.size() == colon + 1) {
+    return ferry::InvalidArgument("--listen: bad port in " + s);
+  }
   return std::make_pair(s.substr(0, colon), static_cast<uint16_t>(port));
 }
 
@@ -90,7 +90,7 @@ int Run(const Options& o) {
     std::cerr << "ferryd: " << reactor.status().message() << "\n";
     return 1;
   }
-  auto target = DemoTarget(o, o.listen);
+  auto target = DemoTarget(o);
   if (!target.ok()) {
     std::cerr << "ferryd: " << target.status().message() << "\n";
     return 1;

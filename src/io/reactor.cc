@@ -126,6 +126,13 @@ io_uring_sqe* Reactor::GetSqe(UringOp* op) {
   return sqe;
 }
 
+void Reactor::CancelOp(UringOp* op) {
+  io_uring_sqe* sqe = GetSqe(nullptr);
+  --uring_in_flight_;  // the cancel request itself is not caller I/O; its CQE is skipped
+  io_uring_prep_cancel(sqe, op, 0);
+  io_uring_sqe_set_data(sqe, nullptr);
+}
+
 size_t Reactor::RunTimers() {
   size_t n = 0;
   auto now = Clock::now();

@@ -72,6 +72,10 @@ class Reactor {
   // returns nullptr: a full submission queue is flushed first. Owner thread only.
   io_uring_sqe* GetSqe(UringOp* op);
 
+  // Asks the kernel to cancel an operation in flight: it completes with -ECANCELED (or
+  // with its result, if it finished first). Owner thread only.
+  void CancelOp(UringOp* op);
+
   // Runs until Stop(). Owner thread only.
   void Run();
   // Thread-safe. Makes Run() return after the current iteration.

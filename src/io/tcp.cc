@@ -94,7 +94,7 @@ void TcpListener::Arm() {
 void TcpListener::Close() {
   if (closed_) return;
   closed_ = true;
-  shutdown(fd_, SHUT_RDWR);  // wakes the pending accept with an error
+  if (accepting_) reactor_->CancelOp(&op_);  // shutdown() does not wake a listening socket
 }
 
 TcpStream::~TcpStream() {

@@ -28,6 +28,13 @@ struct Connection::Command {
   bool unsolicited_done = true;
   std::vector<uint8_t> in;  // read data, expected_data_length bytes
   bool aborted = false;
+  // Write residuals (RFC 7143 11.4.5), known before execution.
+  bool overflow = false;
+  bool underflow = false;
+  uint32_t residual = 0;
+  bool partial_block = false;  // EDTL cuts a block: refused before execution
+  uint32_t next_datasn = 0;    // in the current Data-Out sequence (RFC 7143 11.7.5)
+  bool data_error = false;     // a sequence error: answered with DATA PHASE ERROR
 };
 
 void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
@@ -40,7 +47,9 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   c->lu = c->lun_ok && target_ ? target_->FindLun(c->lun) : nullptr;
   c->task.cdb = p.cdb;
   c->task.nexus = nexus_;
+  c->task.allocation_length = scsi::AllocationLength(p.cdb.data());
   const uint32_t edtl = p.expected_data_length;
+  if (c->lu != nullptr) FitWriteToEdtl(*c);
   if (p.write) {
     if (p.data_bytes > edtl || p.data_bytes > params_.first_burst_length ||
         (p.data_bytes > 0 && !params_.immediate_data)) {
@@ -65,6 +74,31 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
     return;
   }
   Execute(std::move(c));
+}
+
+// SAM-5 5.4.3 / RFC 7143 11.4.5: when the initiator expects to send less than the CDB's
+// transfer length, only what it sends is written (the CDB is cut to that many blocks) and
+// the difference is an overflow residual; when it expects more, an underflow.
+void Connection::FitWriteToEdtl(Command& c) {
+  auto bt = scsi::DecodeBlockTransfer(c.task.cdb.data());
+  if (!bt || !bt->data_out) return;
+  const uint64_t bs = c.lu->device().geometry().block_size;
+  const uint64_t tl = bt->blocks * bs;
+  const uint32_t edtl = c.pdu.expected_data_length;
+  if (edtl < tl) {
+    // Whole blocks: write what comes. A partial block cannot be written: the logical unit
+    // refuses the command (the data is short) and nothing changes.
+    if (edtl % bs == 0 && (edtl > 0 || bt->len_bytes > 1)) {  // WRITE(6): 0 means 256
+      scsi::SetTransferLength(c.task.cdb.data(), *bt, static_cast<uint32_t>(edtl / bs));
+    } else {
+      c.partial_block = true;
+    }
+    c.overflow = true;
+    c.residual = static_cast<uint32_t>(tl - edtl);
+  } else if (edtl > tl) {
+    c.underflow = true;
+    c.residual = static_cast<uint32_t>(edtl - tl);
+  }
 }
 
 // RFC 7143 11.8: ask for the rest of the write data, MaxBurstLength at a time, up to
@@ -99,9 +133,12 @@ void Connection::OnDataOut(const DataOutPdu& p) {
   if (p.ttt == kReservedTag && (c.unsolicited_done || end > params_.first_burst_length)) {
     return Reject(RejectReason::kProtocolError, "unsolicited data beyond FirstBurstLength");
   }
+  if (p.datasn != c.next_datasn) c.data_error = true;  // DataPDUInOrder=Yes
+  ++c.next_datasn;
   std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, p.data_bytes);
   c.received += p.data_bytes;
   if (p.final) {
+    c.next_datasn = 0;  // the next sequence (the next R2T's) starts again at 0
     if (p.ttt == kReservedTag) {
       c.unsolicited_done = true;
     } else if (c.r2ts_outstanding > 0) {
@@ -125,6 +162,15 @@ void Connection::Execute(std::shared_ptr<Command> c) {
   }
   if (c->lu == nullptr) {
     NoSuchLun(*c);
+    return Complete(*c);
+  }
+  if (c->data_error) {  // SAM-5: the data did not arrive as sent; nothing is written
+    c->task.Fail(scsi::MakeSense(scsi::SenseKey::kAbortedCommand, scsi::Asc::kDataPhaseError));
+    return Complete(*c);
+  }
+  if (c->partial_block) {  // FCP-4 / SAM-5: refuse rather than write part of a block
+    c->task.Fail(scsi::MakeSense(scsi::SenseKey::kIllegalRequest,
+                                 scsi::Asc::kInvalidFieldInCommandInformationUnit));
     return Complete(*c);
   }
   ++executing_;
@@ -182,12 +228,13 @@ void Connection::Complete(Command& c) {
   const scsi::Task& t = c.task;
   const uint32_t edtl = c.pdu.expected_data_length;
   const uint32_t sent = c.pdu.read ? std::min(t.data_in_bytes, edtl) : 0;
-  uint32_t residual = 0;
-  bool underflow = false, overflow = false;
-  const uint32_t used = c.pdu.read ? t.data_in_bytes : static_cast<uint32_t>(c.out.size());
-  if (c.pdu.read && used < edtl) {
-    underflow = true;
-    residual = edtl - used;
+  uint32_t residual = c.residual;
+  bool underflow = c.underflow, overflow = c.overflow;
+  if (c.pdu.read) {  // RFC 7143 11.4.5: against what the command had to return
+    const uint32_t wanted = t.data_in_wanted;
+    overflow = wanted > edtl;
+    underflow = wanted < edtl;
+    residual = overflow ? wanted - edtl : edtl - wanted;
   }
   const bool good = t.status == scsi::Status::kGood;
   // Data-In PDUs of at most the initiator's MaxRecvDataSegmentLength; the last one carries
@@ -242,9 +289,11 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   uint8_t response = 0;  // function complete
   uint64_t lun = 0;
   const bool lun_ok = DecodeLun(p.lun, &lun);
+  size_t matched = 0;
   auto abort_if = [&](auto pred) {
     for (auto it = commands_.begin(); it != commands_.end();) {
       if (pred(*it->second)) {
+        ++matched;
         it->second->aborted = true;  // its response is never sent
         if (it->second->received < it->second->out.size()) {
           it = commands_.erase(it);  // still waiting for data: drop it now
@@ -257,6 +306,9 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   switch (static_cast<TmfFunction>(p.function)) {
     case TmfFunction::kAbortTask:
       abort_if([&](const Command& c) { return c.pdu.itt == p.referenced_task_tag; });
+      // RFC 7143 11.6.1: a task that already completed (its response was sent) no longer
+      // exists.
+      if (matched == 0) response = 1;
       break;
     case TmfFunction::kAbortTaskSet:
     case TmfFunction::kClearTaskSet:

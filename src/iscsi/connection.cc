@@ -27,7 +27,7 @@ void Connection::Start() {
 }
 
 void Connection::Close(std::string_view why) {
-  if (closed_) return;
+  if (closed_) return MaybeReap();  // e.g. the read that the shutdown woke up
   closed_ = true;
   FERRY_LOG_DEBUG("iscsi: closing connection from {}: {}", peer_, why);
   stream_.Close();
@@ -215,7 +215,8 @@ void Connection::OnText(const TextRequestPdu& p) {
         continue;  // RFC 7143 11.10.2: in a normal session, only the session's target
       }
       reply.push_back({"TargetName", tc.name});
-      for (const std::string& portal : tc.portals) {
+      const auto& portals = tc.portals.empty() ? server_->listen_addresses() : tc.portals;
+      for (const std::string& portal : portals) {
         reply.push_back({"TargetAddress", portal + "," + std::to_string(tc.tpgt)});
       }
     }

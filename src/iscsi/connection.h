@@ -68,6 +68,7 @@ class Connection {
   void OnScsiCommand(const ScsiCommandPdu& p);
   void OnDataOut(const DataOutPdu& p);
   void SendR2ts(Command& c);
+  void FitWriteToEdtl(Command& c);
   void Execute(std::shared_ptr<Command> c);
   void Complete(Command& c);
   void ReportLuns(Command& c);

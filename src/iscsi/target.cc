@@ -1,5 +1,7 @@
 #include "iscsi/target.h"
 
+#include <unistd.h>
+
 #include "base/log.h"
 #include "iscsi/connection.h"
 
@@ -49,6 +51,8 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
   if (!l.ok()) return l.status();
   uint16_t bound = (*l)->port();
   listeners_.push_back(std::move(l).value());
+  const bool v6 = ip.find(':') != std::string::npos;
+  addresses_.push_back((v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(bound));
   FERRY_LOG_INFO("iscsi: listening on {}:{}", ip, bound);
   return bound;
 }

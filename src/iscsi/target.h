@@ -21,10 +21,11 @@ namespace ferry::iscsi {
 class Connection;
 
 struct TargetConfig {
-  std::string name;                  // IQN
-  std::string alias;                 // TargetAlias, optional
-  uint16_t tpgt = 1;                 // target portal group tag
-  std::vector<std::string> portals;  // "ip:port" as SendTargets reports them
+  std::string name;   // IQN
+  std::string alias;  // TargetAlias, optional
+  uint16_t tpgt = 1;  // target portal group tag
+  // "ip:port" as SendTargets reports them; empty: the addresses the server listens on.
+  std::vector<std::string> portals;
   std::map<uint64_t, std::shared_ptr<scsi::LogicalUnit>> luns;
   TargetPolicy policy;
 };
@@ -64,6 +65,8 @@ class Server {
   bool idle() const;
 
   const Target* FindTarget(std::string_view name) const;
+  // "ip:port" of every listening socket (IPv6 in brackets).
+  const std::vector<std::string>& listen_addresses() const { return addresses_; }
   const std::vector<std::shared_ptr<Target>>& targets() const { return targets_; }
   io::Reactor* reactor() const { return reactor_; }
   uint16_t NewTsih() { return next_tsih_ == 0xffff ? (next_tsih_ = 1) : next_tsih_++; }
@@ -77,6 +80,7 @@ class Server {
   io::Reactor* reactor_;
   std::vector<std::shared_ptr<Target>> targets_;
   std::vector<std::unique_ptr<io::TcpListener>> listeners_;
+  std::vector<std::string> addresses_;
   std::vector<std::unique_ptr<Connection>> conns_;
   uint16_t next_tsih_ = 1;
   ServerStats stats_;

@@ -125,10 +125,12 @@ struct RwOp {
         task->Fail(s);
       }
     } else if (!rw.write && !rw.verify && !medium_verify) {
-      if (!bounce.empty())
-        task->Reply(bounce);  // truncated to what the initiator wanted
-      else
+      if (!bounce.empty()) {
+        task->Reply(bounce);  // truncated to what the initiator's buffer holds
+      } else {
         task->data_in_bytes = static_cast<uint32_t>(bytes);
+        task->data_in_wanted = static_cast<uint32_t>(bytes);
+      }
     }
     Finish();
   }

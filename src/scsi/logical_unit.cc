@@ -10,9 +10,11 @@
 namespace ferry::scsi {
 
 void Task::Reply(std::span<const uint8_t> bytes) {
-  const size_t n = std::min(bytes.size(), data_in.size());
+  const size_t wanted = std::min<size_t>(bytes.size(), allocation_length);
+  const size_t n = std::min(wanted, data_in.size());
   std::copy_n(bytes.begin(), n, data_in.begin());
   data_in_bytes = static_cast<uint32_t>(n);
+  data_in_wanted = static_cast<uint32_t>(wanted);
 }
 
 LogicalUnit::LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id,
@@ -50,6 +52,7 @@ void LogicalUnit::Finish(Task&, TaskDone& done) {
 
 void LogicalUnit::Execute(Task& t, TaskDone done) {
   t.descriptor_sense = mode().descriptor_sense;
+  t.allocation_length = AllocationLength(t.cdb.data());
   const uint8_t* c = t.cdb.data();
   const uint8_t op = c[0];
   const uint8_t len = CdbLength(op);

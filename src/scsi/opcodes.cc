@@ -1,5 +1,7 @@
 #include "scsi/opcodes.h"
 
+#include "base/endian.h"
+
 namespace ferry::scsi {
 namespace {
 
@@ -96,6 +98,53 @@ constexpr CommandInfo kCommands[] = {
 };
 
 }  // namespace
+
+uint32_t AllocationLength(const uint8_t* c) {
+  switch (c[0]) {
+    case kInquiry: return LoadBe16(c + 3);
+    case kRequestSense:
+    case kModeSense6: return c[4];
+    case kModeSense10: return LoadBe16(c + 7);
+    case kReportLuns:
+    case kMaintenanceIn: return LoadBe32(c + 6);
+    case kServiceActionIn16: return LoadBe32(c + 10);
+    default: return UINT32_MAX;
+  }
+}
+
+std::optional<BlockTransfer> DecodeBlockTransfer(const uint8_t* c) {
+  BlockTransfer bt;
+  switch (c[0]) {
+    case kRead6:
+    case kWrite6: bt = {c[4] == 0 ? 256u : c[4], 4, 1}; break;
+    case kRead10:
+    case kWrite10:
+    case kWriteAndVerify10:
+    case kVerify10: bt = {LoadBe16(c + 7), 7, 2}; break;
+    case kRead12:
+    case kWrite12:
+    case kWriteAndVerify12:
+    case kVerify12: bt = {LoadBe32(c + 6), 6, 4}; break;
+    case kRead16:
+    case kWrite16:
+    case kWriteAndVerify16:
+    case kVerify16: bt = {LoadBe32(c + 10), 10, 4}; break;
+    default: return std::nullopt;
+  }
+  const uint8_t op = c[0];
+  bt.data_in = op == kRead6 || op == kRead10 || op == kRead12 || op == kRead16;
+  const bool verify = op == kVerify10 || op == kVerify12 || op == kVerify16;
+  bt.data_out = !bt.data_in && (!verify || ((c[1] >> 1) & 3) == 1);
+  return bt;
+}
+
+void SetTransferLength(uint8_t* c, const BlockTransfer& bt, uint32_t blocks) {
+  switch (bt.len_bytes) {
+    case 1: c[bt.len_offset] = static_cast<uint8_t>(blocks == 256 ? 0 : blocks); break;
+    case 2: StoreBe16(c + bt.len_offset, static_cast<uint16_t>(blocks)); break;
+    default: StoreBe32(c + bt.len_offset, blocks); break;
+  }
+}
 
 std::span<const CommandInfo> SupportedCommands() { return kCommands; }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 namespace ferry::scsi {
@@ -53,6 +54,23 @@ inline uint8_t CdbLength(uint8_t opcode) {
     default: return 0;
   }
 }
+
+// The ALLOCATION LENGTH of commands that return parameter data (SPC-4 4.2.5.6), or
+// UINT32_MAX for commands without one.
+uint32_t AllocationLength(const uint8_t* cdb);
+
+// For READ, WRITE, WRITE AND VERIFY and VERIFY: the transfer length in blocks (READ(6) and
+// WRITE(6): 0 means 256), where it sits in the CDB, and whether data flows to the target.
+struct BlockTransfer {
+  uint32_t blocks = 0;
+  uint8_t len_offset = 0;
+  uint8_t len_bytes = 0;
+  bool data_out = false;  // WRITE, WRITE AND VERIFY, VERIFY with BYTCHK 01b
+  bool data_in = false;   // READ
+};
+std::optional<BlockTransfer> DecodeBlockTransfer(const uint8_t* cdb);
+// Rewrites the transfer length field (the CDB stays valid: blocks fits its field).
+void SetTransferLength(uint8_t* cdb, const BlockTransfer& bt, uint32_t blocks);
 
 // One implemented command: opcode, service action (or none) and the CDB usage data of
 // REPORT SUPPORTED OPERATION CODES (SPC-4 6.35.3): which bits of each CDB byte we look at.

@@ -68,6 +68,8 @@ enum class Asc : uint16_t {
   kInsufficientResources = 0x5503,
   kCommandTimeoutDuringProcessing = 0x2e02,
   kLogicalUnitNotReadyManualIntervention = 0x0403,
+  kInvalidFieldInCommandInformationUnit = 0x0e03,
+  kDataPhaseError = 0x4b00,
 };
 
 struct Sense {

@@ -20,6 +20,10 @@ struct Task {
   // (allocation length semantics) and the transport reports the residual.
   std::span<uint8_t> data_in;
   uint32_t data_in_bytes = 0;
+  // What the command had to return, after its allocation length: more than data_in holds
+  // means the initiator's buffer was too small (the transport reports an overflow).
+  uint32_t data_in_wanted = 0;
+  uint32_t allocation_length = UINT32_MAX;  // set by the logical unit from the CDB
   // Results.
   Status status = Status::kGood;
   bool has_sense = false;

@@ -5,10 +5,11 @@
 #   loopfs_mount KIND SIZE    KIND xfs (reflink=1) or ext4; SIZE for truncate (e.g. 6G);
 #                             prints the mount point; everything is undone by loopfs_cleanup
 #   loopfs_cleanup            unmounts, detaches and deletes every image (trap it on EXIT)
-# Images are sparse files under ${LOOPFS_TMP:-/var/tmp}.
+# Images are sparse files under ${LOOPFS_TMP:-/var/tmp}. loopfs_mount is usually called as
+# $(loopfs_mount ...), a subshell, so what it creates is recorded in a state file that the
+# parent shell's loopfs_cleanup reads.
 
-LOOPFS_MOUNTS=""
-LOOPFS_FILES=""
+LOOPFS_STATE=$(mktemp "${LOOPFS_TMP:-/var/tmp}/ferry-loopfs-state-XXXXXX")
 
 loopfs_skip() { echo "SKIPPED: $*" >&2; exit 77; }
 
@@ -25,7 +26,8 @@ loopfs_mount() {
   base=${LOOPFS_TMP:-/var/tmp}
   img=$(mktemp "$base/ferry-$kind-XXXXXX.img")
   mnt=$(mktemp -d "$base/ferry-$kind-XXXXXX.mnt")
-  LOOPFS_FILES="$LOOPFS_FILES $img $mnt"
+  echo "file $img" >> "$LOOPFS_STATE"
+  echo "file $mnt" >> "$LOOPFS_STATE"
   truncate -s "$size" "$img"
   case $kind in
     xfs) mkfs.xfs -f -q -m reflink=1 "$img" >&2 ;;
@@ -35,12 +37,16 @@ loopfs_mount() {
   if ! mount -o loop "$img" "$mnt" >&2; then
     loopfs_skip "mount -o loop of a $kind image failed (no free loop device, or $kind missing from the kernel)"
   fi
-  LOOPFS_MOUNTS="$mnt $LOOPFS_MOUNTS"
+  echo "mount $mnt" >> "$LOOPFS_STATE"
   echo "$mnt"
 }
 
 loopfs_cleanup() {
-  for m in $LOOPFS_MOUNTS; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
-  for f in $LOOPFS_FILES; do rm -rf "$f"; done
-  LOOPFS_MOUNTS=""; LOOPFS_FILES=""
+  [ -f "$LOOPFS_STATE" ] || return 0
+  # Newest mount first, then every file.
+  for m in $(sed -n 's/^mount //p' "$LOOPFS_STATE" | tac); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+  done
+  for f in $(sed -n 's/^file //p' "$LOOPFS_STATE"); do rm -rf "$f"; done
+  rm -f "$LOOPFS_STATE"
 }

@@ -1,8 +1,12 @@
 // The device contract for the file backend: buffered 512 and 4096-byte blocks, O_DIRECT
-// with 4096-byte blocks, in temporary files under /var/tmp (a disk file system: O_DIRECT
-// and hole punching work there, unlike some tmpfs setups).
+// with 4096-byte blocks, in temporary files. Files go to /var/tmp (a disk file system on
+// most machines: hole punching and O_DIRECT work there), else /tmp, else the working
+// directory; O_DIRECT devices use the first of these that accepts O_DIRECT.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -15,6 +19,35 @@ namespace ferry::backends::contract {
 inline std::vector<std::string>& TempFiles() {
   static std::vector<std::string> files;
   return files;
+}
+
+// The directory for temp files: the first candidate where a file can be created and, for
+// `direct`, opened with O_DIRECT. Empty when there is none; `why` then lists the attempts.
+inline std::string PickTempDir(bool direct, std::string* why) {
+  for (const std::string& dir :
+       {std::string("/var/tmp"), std::string("/tmp"), std::filesystem::current_path().string()}) {
+    std::string tmpl = dir + "/ferry-contract-probe-XXXXXX";
+    int fd = mkstemp(tmpl.data());
+    if (fd < 0) {
+      *why += dir + ": cannot create files; ";
+      continue;
+    }
+    close(fd);
+    int dfd = direct ? open(tmpl.c_str(), O_RDWR | O_DIRECT) : -1;
+    int err = errno;
+    if (dfd >= 0) close(dfd);
+    unlink(tmpl.c_str());
+    if (!direct || dfd >= 0) return dir;
+    *why += dir + ": O_DIRECT refused (" + std::strerror(err) + "); ";
+  }
+  return "";
+}
+
+inline const std::string& TempDir(bool direct) {
+  static std::string why[2];
+  static const std::string dirs[2] = {PickTempDir(false, &why[0]), PickTempDir(true, &why[1])};
+  if (dirs[direct].empty()) ADD_FAILURE() << "no directory for temp files: " << why[direct];
+  return dirs[direct];
 }
 
 template <uint32_t kBs, bool kDirect>
@@ -37,10 +70,15 @@ struct FileFactory {
  private:
   static std::shared_ptr<block::BlockDevice> Create(uint64_t size, uint32_t bs, bool ro,
                                                     std::string* why_not) {
-    char tmpl[] = "/var/tmp/ferry-contract-XXXXXX";
-    int fd = mkstemp(tmpl);
+    const std::string& dir = TempDir(kDirect);
+    if (dir.empty()) {
+      if (why_not != nullptr) *why_not = "no directory for temp files";
+      return nullptr;
+    }
+    std::string tmpl = dir + "/ferry-contract-XXXXXX";
+    int fd = mkstemp(tmpl.data());
     if (fd < 0) {
-      ADD_FAILURE() << "mkstemp in /var/tmp failed";
+      ADD_FAILURE() << "mkstemp in " << dir << " failed: " << std::strerror(errno);
       return nullptr;
     }
     close(fd);
@@ -49,10 +87,9 @@ struct FileFactory {
     FileOptions o{.path = tmpl, .direct = kDirect, .read_only = ro, .block_size = bs};
     auto dev = FileDevice::Open(o);
     if (!dev.ok()) {
-      if (why_not != nullptr) {
-        *why_not = dev.status().ToString();
-        return nullptr;
-      }
+      // A read-only open of a file this test just made has no excuse to fail: a failure,
+      // not a skip.
+      if (why_not != nullptr) *why_not = dev.status().ToString();
       ADD_FAILURE() << dev.status().ToString();
       return nullptr;
     }

@@ -146,6 +146,7 @@ bool FileDevice::CanCopyFrom(const block::BlockDevice& src, std::string* why_not
     return say("block devices have no native copy here ('" +
                (impl_->is_block ? impl_->path : f->impl_->path) + "')");
   }
+  if (impl_->read_only) return say("'" + impl_->path + "' is open read-only");
   if (f->impl_->st_dev != impl_->st_dev) {
     return say("'" + f->impl_->path + "' and '" + impl_->path +
                "' are on different file systems (no reflink or copy_file_range across them)");

@@ -5,10 +5,12 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -21,14 +23,21 @@ namespace {
 constexpr uint64_t kMaxIoBytes = 4u << 20;
 constexpr uint64_t kMaxFallocBytes = 1ull << 30;
 constexpr uint64_t kMaxCopyBytes = 1ull << 30;
+constexpr uint32_t kMaxCopySegments = 256;
+constexpr uint64_t kProbeBytes = 64u << 10;
 
 bool PowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+std::string Quoted(const std::string& path) { return "'" + path + "'"; }
+
 Status OpenError(int err, const FileOptions& o) {
-  const std::string p = "'" + o.path + "'";
+  const std::string p = Quoted(o.path);
   switch (err) {
     case ENOENT:
-      if (o.create) return NotFound("cannot create " + p + ": its directory does not exist");
+      if (o.create && !o.read_only) {
+        return NotFound("cannot create " + p + ": its directory does not exist");
+      }
+      if (o.create) return NotFound(p + " does not exist (read_only=true never creates files)");
       return NotFound(p + " does not exist (create=true creates it)");
     case EACCES:
     case EPERM:
@@ -47,26 +56,32 @@ Status OpenError(int err, const FileOptions& o) {
   return ErrnoStatus(err, "cannot open " + p);
 }
 
-// Offset alignment O_DIRECT needs for this file.
-uint32_t DirectAlignment(int fd, bool is_block) {
+// Offset (and memory) alignment O_DIRECT needs for this file: the logical block size of a
+// block device; STATX_DIOALIGN for files, else 4096, which suits every file system that
+// supports O_DIRECT at all.
+Result<uint32_t> DirectAlignment(int fd, bool is_block, const std::string& path) {
   if (is_block) {
     int lbs = 0;
     if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0) return static_cast<uint32_t>(lbs);
-    return 512;
+    return 512u;
   }
 #ifdef STATX_DIOALIGN
   struct statx stx {};
-  if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN) &&
-      stx.stx_dio_offset_align > 0) {
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN)) {
+    // statx(2): a zero offset alignment means this file does not support direct I/O.
+    if (stx.stx_dio_offset_align == 0) {
+      return InvalidArgument("the file system of " + Quoted(path) +
+                             " does not support O_DIRECT (use direct=false)");
+    }
     return std::max<uint32_t>(stx.stx_dio_offset_align, stx.stx_dio_mem_align);
   }
 #endif
-  return 4096;  // safe for every file system that supports O_DIRECT
+  return 4096u;
 }
 
 Status PickBlockSize(const FileOptions& o, FileDevice::Impl& d) {
   uint32_t bs = o.block_size;
-  const std::string p = "'" + o.path + "'";
+  const std::string p = Quoted(o.path);
   if (bs == 1) {
     if (d.is_block || o.direct) {
       return InvalidArgument("block_size=1 (byte addressing) is for buffered regular files; " + p +
@@ -76,7 +91,10 @@ Status PickBlockSize(const FileOptions& o, FileDevice::Impl& d) {
     return InvalidArgument("block_size " + std::to_string(bs) +
                            " must be a power of two from 512 to 65536 (or 1)");
   }
-  uint32_t align = o.direct ? DirectAlignment(d.fd, d.is_block) : 1;
+  uint32_t align = 1;
+  if (o.direct) {
+    FERRY_ASSIGN_OR_RETURN(align, DirectAlignment(d.fd, d.is_block, o.path));
+  }
   if (bs == 0) {
     bs = 512;
     if (d.is_block) {
@@ -90,12 +108,12 @@ Status PickBlockSize(const FileOptions& o, FileDevice::Impl& d) {
                            "alignment of " + p + " (" + std::to_string(align) + " bytes)");
   }
   d.geometry.block_size = bs;
-  d.limits.buffer_alignment = std::max<uint32_t>(align, 1);
+  d.limits.buffer_alignment = align;
   return Status::Ok();
 }
 
 Status PickSize(const FileOptions& o, const struct stat& st, FileDevice::Impl& d) {
-  const std::string p = "'" + o.path + "'";
+  const std::string p = Quoted(o.path);
   uint64_t size = 0;
   if (d.is_block) {
     uint64_t dev_bytes = 0;
@@ -123,23 +141,87 @@ Status PickSize(const FileOptions& o, const struct stat& st, FileDevice::Impl& d
     return InvalidArgument(p + " is " + std::to_string(size) +
                            " bytes, not a multiple of the block size " +
                            std::to_string(d.geometry.block_size) +
-                           " (set size= to a multiple, or block_size=1 for byte addressing)");
+                           (d.is_block ? " (set size= to a multiple)"
+                                       : " (set size= to a multiple, or block_size=1 for byte "
+                                         "addressing)"));
   }
   d.geometry.num_blocks = BlockCount(size / d.geometry.block_size);
   return Status::Ok();
 }
 
-void SetLimits(FileDevice::Impl& d) {
+// Whether the file system punches holes. Probed past the end of the file (KEEP_SIZE), where
+// a hole changes neither data nor size. Only an explicit "not supported" counts as no:
+// anything else will show up, with its real errno, on the request that hits it.
+bool FilePunchesHoles(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return true;
+  const uint64_t end = static_cast<uint64_t>(st.st_size);
+  const auto off = static_cast<off_t>((end / kProbeBytes + 1) * kProbeBytes);
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, kProbeBytes) == 0) {
+    return true;
+  }
+  return errno != EOPNOTSUPP && errno != ENOSYS;
+}
+
+// The kernel's discard limit for a block device (sysfs queue/discard_max_bytes; partitions
+// read their disk's queue). 0: no discard. Unknown: assume it works and let BLKDISCARD say.
+uint64_t BlockDiscardMaxBytes(dev_t rdev) {
+  const std::string dir =
+      "/sys/dev/block/" + std::to_string(major(rdev)) + ":" + std::to_string(minor(rdev));
+  for (const char* rel : {"/queue/discard_max_bytes", "/../queue/discard_max_bytes"}) {
+    std::ifstream f(dir + rel);
+    uint64_t v = 0;
+    if (f >> v) return v;
+  }
+  return kMaxFallocBytes;
+}
+
+void SetLimits(FileDevice::Impl& d, dev_t rdev) {
   block::QueueLimits& l = d.limits;
   l.max_io_bytes = kMaxIoBytes;
-  l.max_iovecs = 1024;
-  l.max_discard_bytes = kMaxFallocBytes;
-  l.max_write_zeroes_bytes = kMaxFallocBytes;
+  l.max_iovecs = 1024;  // IOV_MAX
+  // A read-only device refuses discards before they reach the file (kReadOnly), and its
+  // descriptor cannot probe fallocate: it advertises what a writable open would.
+  bool discard = true;
+  if (d.is_block) {
+    discard = BlockDiscardMaxBytes(rdev) > 0;
+  } else if (!d.read_only) {
+    discard = FilePunchesHoles(d.fd);
+  }
+  l.max_discard_bytes = discard ? kMaxFallocBytes : 0;
+  // BLKZEROOUT always works (the kernel writes zeroes when the device cannot). On files,
+  // write-zeroes is ZERO_RANGE or a punched hole: without hole punching the block layer
+  // emulates it by writing zeroes.
+  l.max_write_zeroes_bytes = (d.is_block || discard) ? kMaxFallocBytes : 0;
   if (!d.is_block && !d.read_only) {
     l.max_copy_bytes = kMaxCopyBytes;
-    l.max_copy_segments = 256;
+    l.max_copy_segments = kMaxCopySegments;
     l.copy_granularity_bytes = d.geometry.block_size;
   }
+}
+
+// Removes the file Open created when Open fails after creating it.
+struct RemoveCreatedOnError {
+  const std::string& path;
+  bool armed = false;
+  ~RemoveCreatedOnError() {
+    if (armed) unlink(path.c_str());
+  }
+};
+
+// Opens `o.path`; *created tells whether this call created the file (O_EXCL first, so an
+// existing file is never mistaken for a new one).
+int OpenFd(const FileOptions& o, bool* created) {
+  const int flags = (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o.direct ? O_DIRECT : 0);
+  *created = false;
+  if (o.create && !o.read_only) {
+    int fd = open(o.path.c_str(), flags | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0 || errno != EEXIST) {
+      *created = fd >= 0;
+      return fd;
+    }
+  }
+  return open(o.path.c_str(), flags);
 }
 
 }  // namespace
@@ -156,7 +238,7 @@ Result<std::shared_ptr<FileDevice>> FileDevice::Open(FileOptions o) {
   if (o.create && o.size_bytes == 0) {
     struct stat st {};
     if (stat(o.path.c_str(), &st) != 0) {
-      return InvalidArgument("create=true needs size= to create '" + o.path + "'");
+      return InvalidArgument("create=true needs size= to create " + Quoted(o.path));
     }
   }
   auto d = std::make_unique<Impl>();
@@ -164,14 +246,13 @@ Result<std::shared_ptr<FileDevice>> FileDevice::Open(FileOptions o) {
   d->path = o.path;
   d->direct = o.direct;
   d->read_only = o.read_only;
-  int flags = (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o.direct ? O_DIRECT : 0) |
-              (o.create && !o.read_only ? O_CREAT : 0);
-  d->fd = open(o.path.c_str(), flags, 0644);
+  RemoveCreatedOnError cleanup{d->path};
+  d->fd = OpenFd(o, &cleanup.armed);
   if (d->fd < 0) return OpenError(errno, o);
   struct stat st {};
-  if (fstat(d->fd, &st) != 0) return ErrnoStatus(errno, "fstat '" + o.path + "'");
+  if (fstat(d->fd, &st) != 0) return ErrnoStatus(errno, "fstat " + Quoted(o.path));
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-    return InvalidArgument("'" + o.path + "' is not a regular file or block device");
+    return InvalidArgument(Quoted(o.path) + " is not a regular file or block device");
   }
   d->is_block = S_ISBLK(st.st_mode);
   d->st_dev = st.st_dev;
@@ -179,7 +260,8 @@ Result<std::shared_ptr<FileDevice>> FileDevice::Open(FileOptions o) {
   d->fs_block_bytes = st.st_blksize > 0 ? static_cast<uint32_t>(st.st_blksize) : 4096;
   FERRY_RETURN_IF_ERROR(PickBlockSize(o, *d));
   FERRY_RETURN_IF_ERROR(PickSize(o, st, *d));
-  SetLimits(*d);
+  SetLimits(*d, st.st_rdev);
+  cleanup.armed = false;
   return std::shared_ptr<FileDevice>(new FileDevice(std::move(d)));
 }
 
@@ -205,7 +287,7 @@ struct FileOp {
   uint64_t remaining = 0;       // bytes left
   std::vector<iovec> iov;       // what is left of the payload (short transfers advance it)
   size_t iov_first = 0;         // first iovec still to transfer
-  bool punch_fallback = false;  // write-zeroes retried as a hole punch
+  bool punch_fallback = false;  // write-zeroes done as a hole punch
 };
 
 thread_local std::vector<std::unique_ptr<FileOp>> t_free_ops;
@@ -261,7 +343,9 @@ void OnRw(FileOp* op, int32_t res) {
 void OnOther(FileOp* op, int32_t res) {
   if (res == -EINTR || res == -EAGAIN) return Issue(op);
   if (res == -EOPNOTSUPP && op->req->op == block::IoOp::kWriteZeroes && !op->punch_fallback) {
-    op->punch_fallback = true;  // no ZERO_RANGE here: a punched hole reads zeroes too
+    // No ZERO_RANGE on this file system: a punched hole reads back zeroes too.
+    op->dev->zero_range_ok.store(false, std::memory_order_relaxed);
+    op->punch_fallback = true;
     return Issue(op);
   }
   Finish(op, res < 0 ? IoStatusFromErrno(res) : IoStatus::kOk);
@@ -335,7 +419,7 @@ void FileDevice::Submit(block::IoRequest& req) {
   op->remaining = len;
   op->iov.assign(req.iov, req.iov + req.iovcnt);
   op->iov_first = 0;
-  op->punch_fallback = false;
+  op->punch_fallback = !impl_->zero_range_ok.load(std::memory_order_relaxed);
   Issue(op);
 }
 

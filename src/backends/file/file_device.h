@@ -6,6 +6,9 @@
 // Native copy between two file devices on one file system: FICLONERANGE (reflink) when the
 // range is aligned to the file system block size and the file system supports it, else
 // copy_file_range, else the leg is not native (kNotSupported: the copy engine emulates it).
+// Native copy needs a writable destination: CanCopyFrom is false for a read-only one, and
+// SubmitCopy into it completes kReadOnly. Discard and write-zeroes limits are 0 when the
+// file system cannot punch holes (probed at Open); docs/backends/file.md has the details.
 //
 // Thread-safe: requests may be submitted from any reactor thread; each completes on the
 // reactor that submitted it.
@@ -26,8 +29,11 @@ struct FileOptions {
   std::string path;
   bool direct = false;  // O_DIRECT: block size and buffers aligned to the device's
   bool read_only = false;
-  bool create = false;      // create a regular file when missing (needs size_bytes)
-  uint64_t size_bytes = 0;  // 0: use the file's size; else grow a regular file to it
+  bool create = false;  // create a regular file when missing (needs size_bytes)
+  // 0: use the file's or block device's size. Else the device size: a shorter regular file
+  // is grown (sparse), a longer one is used from the front and left alone; a block device
+  // must be at least this large.
+  uint64_t size_bytes = 0;
   // Logical block size. 0 picks 512 (or the block device's logical block size). 1 makes a
   // byte-addressed device (buffered regular files only), used by `ferryctl copy` for files
   // whose length is not a multiple of 512.
@@ -36,7 +42,8 @@ struct FileOptions {
 
 class FileDevice : public block::BlockDevice, public block::CopyOffload {
  public:
-  // Opens (and optionally creates or grows) the file. Errors name the path and what to fix.
+  // Opens (and optionally creates or grows) the file. Errors name the path and what to fix;
+  // a file this call created is removed again when it fails.
   static Result<std::shared_ptr<FileDevice>> Open(FileOptions options);
   ~FileDevice() override;
 

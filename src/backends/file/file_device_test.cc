@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "backends/file/testing/file_test_util.h"
+#include "backends/file/testing/xfs_loop_fixture.h"
 #include "backends/ram/ram_device.h"
 
 namespace ferry::backends {
@@ -146,6 +148,7 @@ TEST_F(FileDeviceTest, ReadOnlyDestinationRefusesCopies) {
   WriteFile(Path("a"), Random(1 << 20));
   auto src = Open({.path = Path("a"), .read_only = true});
   EXPECT_EQ(src->limits().max_copy_bytes, 0u);
+  EXPECT_FALSE(src->CanCopyFrom(*src, nullptr));
   EXPECT_EQ(Copy(*src, *src, {{0, 4096, 512}}), IoStatus::kReadOnly);
   Bytes w(512);
   EXPECT_EQ(Io(*src, block::IoOp::kWrite, 0, 512, &w), IoStatus::kReadOnly);
@@ -177,37 +180,152 @@ TEST_F(FileDeviceTest, DifferentFileSystemsAreNotNative) {
 }
 
 TEST_F(FileDeviceTest, BlockDeviceThroughALoopDevice) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to attach a loop device";
-  if (access("/dev/loop-control", F_OK) != 0) GTEST_SKIP() << "no /dev/loop-control";
   std::string img = Path("loop.img");
   std::ofstream(img).close();
   std::filesystem::resize_file(img, 8 << 20);
-  std::string cmd = "losetup --find --show " + img + " > " + Path("loopdev");
-  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "losetup failed: no free loop device";
-  std::string loop;
-  std::ifstream(Path("loopdev")) >> loop;
-  {
-    auto dev = Open({.path = loop});
-    ASSERT_NE(dev, nullptr);
-    EXPECT_TRUE(dev->is_block_device());
-    EXPECT_EQ(dev->geometry().size_bytes(), 8u << 20);
-    EXPECT_EQ(dev->limits().max_copy_bytes, 0u);
-    Bytes w = Random(1 << 20);
-    EXPECT_EQ(Io(*dev, block::IoOp::kWrite, 1 << 20, 1 << 20, &w), IoStatus::kOk);
-    Bytes r(1 << 20);
-    EXPECT_EQ(Io(*dev, block::IoOp::kRead, 1 << 20, 1 << 20, &r), IoStatus::kOk);
-    EXPECT_EQ(r, w);
-    EXPECT_EQ(Io(*dev, block::IoOp::kWriteZeroes, 1 << 20, 4096), IoStatus::kOk);
-    EXPECT_EQ(Io(*dev, block::IoOp::kRead, 1 << 20, 1 << 20, &r), IoStatus::kOk);
-    EXPECT_EQ(std::count(r.begin(), r.begin() + 4096, 0), 4096);
-    EXPECT_EQ(Io(*dev, block::IoOp::kFlush, 0, 0), IoStatus::kOk);
-    std::string why;
-    EXPECT_FALSE(dev->CanCopyFrom(*dev, &why));
-    EXPECT_NE(why.find("block devices"), std::string::npos);
-    auto big = FileDevice::Open({.path = loop, .size_bytes = 16 << 20});
-    EXPECT_FALSE(big.ok());
+  testing::LoopDevice loop(img);
+  if (!loop.ok()) GTEST_SKIP() << "needs root and a loop device: " << loop.skip_reason;
+  auto dev = Open({.path = loop.path});
+  ASSERT_NE(dev, nullptr);
+  EXPECT_TRUE(dev->is_block_device());
+  EXPECT_EQ(dev->geometry().size_bytes(), 8u << 20);
+  EXPECT_EQ(dev->geometry().block_size, 512u);
+  EXPECT_EQ(dev->limits().max_copy_bytes, 0u);
+  EXPECT_GT(dev->limits().max_discard_bytes, 0u) << "loop devices discard by punching holes";
+  Bytes w = Random(1 << 20);
+  EXPECT_EQ(Io(*dev, block::IoOp::kWrite, 1 << 20, 1 << 20, &w, block::kIoFua), IoStatus::kOk);
+  Bytes r(1 << 20);
+  EXPECT_EQ(Io(*dev, block::IoOp::kRead, 1 << 20, 1 << 20, &r), IoStatus::kOk);
+  EXPECT_EQ(r, w);
+  EXPECT_EQ(Io(*dev, block::IoOp::kWriteZeroes, 1 << 20, 4096), IoStatus::kOk);
+  EXPECT_EQ(Io(*dev, block::IoOp::kDiscard, (1 << 20) + 8192, 8192), IoStatus::kOk);
+  EXPECT_EQ(Io(*dev, block::IoOp::kRead, 1 << 20, 1 << 20, &r), IoStatus::kOk);
+  std::fill(w.begin(), w.begin() + 4096, 0);
+  std::copy(r.begin() + 8192, r.begin() + 16384, w.begin() + 8192);  // discard: anything
+  EXPECT_EQ(r, w);
+  EXPECT_EQ(Io(*dev, block::IoOp::kFlush, 0, 0), IoStatus::kOk);
+  std::string why;
+  EXPECT_FALSE(dev->CanCopyFrom(*dev, &why));
+  EXPECT_NE(why.find("block devices"), std::string::npos) << why;
+  EXPECT_NE(Error({.path = loop.path, .size_bytes = 16 << 20}).find("larger than block device"),
+            std::string::npos);
+  EXPECT_NE(Error({.path = loop.path, .block_size = 1}).find("is a block device"),
+            std::string::npos);
+  auto part = Open({.path = loop.path, .size_bytes = 4 << 20});
+  ASSERT_NE(part, nullptr);
+  EXPECT_EQ(part->geometry().size_bytes(), 4u << 20);
+}
+
+TEST_F(FileDeviceTest, BlockDeviceLogicalBlockSize) {
+  std::string img = Path("loop4k.img");
+  std::ofstream(img).close();
+  std::filesystem::resize_file(img, 4 << 20);
+  testing::LoopDevice loop(img, 4096);
+  if (!loop.ok()) GTEST_SKIP() << "needs root and a loop device: " << loop.skip_reason;
+  auto dev = Open({.path = loop.path, .direct = true});
+  ASSERT_NE(dev, nullptr);
+  EXPECT_EQ(dev->geometry().block_size, 4096u) << "BLKSSZGET picks the block size";
+  EXPECT_EQ(dev->limits().buffer_alignment, 4096u);
+  EXPECT_NE(Error({.path = loop.path, .direct = true, .block_size = 512})
+                .find("smaller than the O_DIRECT alignment"),
+            std::string::npos);
+  testing::AlignedBytes w(8192, 4096), r(8192, 4096);
+  for (size_t i = 0; i < w.size(); ++i) w.data()[i] = static_cast<uint8_t>(rng_());
+  EXPECT_EQ(IoRaw(*dev, block::IoOp::kWrite, 4096, w), IoStatus::kOk);
+  EXPECT_EQ(IoRaw(*dev, block::IoOp::kRead, 4096, r), IoStatus::kOk);
+  EXPECT_EQ(std::memcmp(w.data(), r.data(), w.size()), 0);
+}
+
+TEST_F(FileDeviceTest, ShortReadAtEndOfFileReadsZeroes) {
+  Bytes data = Random(64 << 10);
+  WriteFile(Path("s"), data);
+  auto dev = Open({.path = Path("s")});
+  ASSERT_NE(dev, nullptr);
+  // Someone truncates the file behind the device's back: the device keeps its size and the
+  // bytes past the new end read as zeroes (the kernel returns a short read there).
+  ASSERT_EQ(truncate(Path("s").c_str(), 40000), 0);
+  Bytes r(32 << 10);
+  ASSERT_EQ(Io(*dev, block::IoOp::kRead, 32 << 10, 32 << 10, &r), IoStatus::kOk);
+  Bytes want(data.begin() + (32 << 10), data.begin() + 40000);
+  want.resize(32 << 10, 0);
+  EXPECT_EQ(r, want);
+}
+
+TEST_F(FileDeviceTest, FailedOpenRemovesTheFileItCreated) {
+  EXPECT_NE(Error({.path = Path("new"), .create = true, .size_bytes = 1000})
+                .find("not a multiple of the block size 512"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(Path("new")));
+  // An existing file is never removed.
+  WriteFile(Path("old"), Random(1000));
+  Error({.path = Path("old"), .create = true, .size_bytes = 1000});
+  EXPECT_TRUE(std::filesystem::exists(Path("old")));
+  EXPECT_NE(Error({.path = Path("nope"), .read_only = true, .create = true, .size_bytes = 4096})
+                .find("read_only=true never creates files"),
+            std::string::npos);
+  EXPECT_NE(Error({.path = Path("no/dir/x"), .create = true, .size_bytes = 4096})
+                .find("its directory does not exist"),
+            std::string::npos);
+}
+
+TEST_F(FileDeviceTest, PermissionErrorsNameThePath) {
+  WriteFile(Path("locked"), Random(4096));
+  // Root ignores file modes, but not the immutable attribute.
+  testing::Immutable lock(Path("locked"));
+  if (!lock.ok()) {
+    if (geteuid() == 0) GTEST_SKIP() << "this file system has no immutable attribute";
+    ASSERT_EQ(chmod(Path("locked").c_str(), 0400), 0);
   }
-  EXPECT_EQ(std::system(("losetup -d " + loop).c_str()), 0);
+  std::string err = Error({.path = Path("locked")});
+  EXPECT_NE(err.find("cannot open '" + Path("locked") + "' for writing: "), std::string::npos)
+      << err;
+  auto ro = Open({.path = Path("locked"), .read_only = true});
+  ASSERT_NE(ro, nullptr);
+  std::string why;
+  EXPECT_FALSE(ro->CanCopyFrom(*ro, &why));
+  EXPECT_NE(why.find("is open read-only"), std::string::npos) << why;
+}
+
+TEST_F(FileDeviceTest, WriteZeroesWithoutZeroRangePunchesHoles) {
+  // tmpfs punches holes but has no FALLOC_FL_ZERO_RANGE.
+  char tmpl[] = "/dev/shm/ferry-file-test-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) GTEST_SKIP() << "no /dev/shm (tmpfs) to test the fallback on";
+  close(fd);
+  struct Unlink {
+    const char* p;
+    ~Unlink() { unlink(p); }
+  } unlink_tmp{tmpl};
+  auto dev = Open({.path = tmpl, .size_bytes = 1 << 20});
+  ASSERT_NE(dev, nullptr);
+  EXPECT_GT(dev->limits().max_write_zeroes_bytes, 0u);
+  for (int round = 0; round < 2; ++round) {  // the second round skips ZERO_RANGE
+    Bytes w = Random(1 << 20);
+    ASSERT_EQ(Io(*dev, block::IoOp::kWrite, 0, 1 << 20, &w), IoStatus::kOk);
+    ASSERT_EQ(Io(*dev, block::IoOp::kWriteZeroes, 4096, 64 << 10), IoStatus::kOk);
+    Bytes r(1 << 20);
+    ASSERT_EQ(Io(*dev, block::IoOp::kRead, 0, 1 << 20, &r), IoStatus::kOk);
+    std::fill(w.begin() + 4096, w.begin() + 4096 + (64 << 10), 0);
+    EXPECT_EQ(r, w) << "round " << round;
+  }
+}
+
+TEST_F(FileDeviceTest, DirectIoOnFiles) {
+  auto dev = Open({.path = Path("d"), .direct = true, .create = true, .size_bytes = 1 << 20});
+  ASSERT_NE(dev, nullptr);
+  const uint32_t align = dev->limits().buffer_alignment;
+  EXPECT_GE(align, 512u);
+  EXPECT_GE(dev->geometry().block_size, align);
+  testing::AlignedBytes w(64 << 10, align), r(64 << 10, align);
+  for (size_t i = 0; i < w.size(); ++i) w.data()[i] = static_cast<uint8_t>(rng_());
+  ASSERT_EQ(IoRaw(*dev, block::IoOp::kWrite, 64 << 10, w, block::kIoFua), IoStatus::kOk);
+  ASSERT_EQ(IoRaw(*dev, block::IoOp::kRead, 64 << 10, r), IoStatus::kOk);
+  EXPECT_EQ(std::memcmp(w.data(), r.data(), w.size()), 0);
+  // A buffer off the alignment is refused before it reaches the kernel.
+  iovec iov{w.data() + 1, dev->geometry().block_size};
+  block::IoRequest req{
+      .op = block::IoOp::kRead, .lba = Lba(0), .blocks = BlockCount(1), .iov = &iov, .iovcnt = 1};
+  EXPECT_EQ(Submit(*dev, req), IoStatus::kInvalid);
 }
 
 }  // namespace

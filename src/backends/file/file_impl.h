@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -26,6 +27,9 @@ struct FileDevice::Impl {
   dev_t st_dev = 0;
   ino_t st_ino = 0;
   uint32_t fs_block_bytes = 4096;  // reflink alignment (st_blksize)
+  // Cleared when the file system refuses FALLOC_FL_ZERO_RANGE: write-zeroes then punches
+  // holes straight away instead of failing one fallocate per request. Any reactor thread.
+  std::atomic<bool> zero_range_ok{true};
   block::Geometry geometry;
   block::QueueLimits limits;
   ~Impl();

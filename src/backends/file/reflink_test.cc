@@ -98,5 +98,31 @@ TEST_F(ReflinkTest, OtherFileSystemsAreNotNative) {
   EXPECT_NE(why.find("different file systems"), std::string::npos) << why;
 }
 
+// ext4 cannot clone: FICLONERANGE fails with EOPNOTSUPP and the whole leg, aligned or not,
+// goes through copy_file_range.
+class NoReflinkTest : public testing::FileTestBase {};
+
+TEST_F(NoReflinkTest, Ext4FallsBackToCopyFileRange) {
+  testing::LoopFileSystem ext4("ext4", 128ull << 20);
+  if (!ext4.ok()) GTEST_SKIP() << ext4.skip_reason;
+  const uint64_t n = 8 << 20;
+  Bytes a = Random(n);
+  {
+    std::ofstream f(ext4.Path("a"), std::ios::binary);
+    f.write(reinterpret_cast<const char*>(a.data()), static_cast<std::streamsize>(n));
+  }
+  auto src = Open({.path = ext4.Path("a")});
+  auto dst = Open({.path = ext4.Path("b"), .create = true, .size_bytes = n});
+  ASSERT_TRUE(dst->CanCopyFrom(*src, nullptr));
+  block::CopyMechanism m{};
+  ASSERT_EQ(Copy(*dst, *src, {{0, 0, n / 2}, {n / 2, n / 2, n / 2}}, &m), IoStatus::kOk);
+  EXPECT_EQ(m, block::CopyMechanism::kCopyFileRange);
+  std::ifstream f(ext4.Path("b"), std::ios::binary);
+  Bytes b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(b, a);
+  src.reset();
+  dst.reset();
+}
+
 }  // namespace
 }  // namespace ferry::backends
