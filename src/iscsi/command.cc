@@ -56,7 +56,7 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
       return Reject(RejectReason::kProtocolError, "immediate data beyond what was negotiated");
     }
     c->out.resize(edtl);
-    std::memcpy(c->out.data(), rest_.data() + ahs_bytes_, p.data_bytes);
+    if (p.data_bytes > 0) std::memcpy(c->out.data(), rest_.data() + ahs_bytes_, p.data_bytes);
     c->received = p.data_bytes;
     c->next_r2t_offset = p.data_bytes;
     c->unsolicited_done = p.final;
@@ -135,7 +135,9 @@ void Connection::OnDataOut(const DataOutPdu& p) {
   }
   if (p.datasn != c.next_datasn) c.data_error = true;  // DataPDUInOrder=Yes
   ++c.next_datasn;
-  std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, p.data_bytes);
+  if (p.data_bytes > 0) {
+    std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, p.data_bytes);
+  }
   c.received += p.data_bytes;
   if (p.final) {
     c.next_datasn = 0;  // the next sequence (the next R2T's) starts again at 0

@@ -44,10 +44,11 @@ iscsi-ls -s "$portal" | tee "$work/ls.txt"
 grep -q "Lun:1" "$work/ls.txt" || fail "iscsi-ls did not list LUN 1"
 
 echo "== libiscsi iscsi-test-cu --dataloss -t ALL"
-timeout 600 iscsi-test-cu --dataloss -t ALL "$url/0" >"$work/cu.log" 2>&1 || true
+timeout 300 iscsi-test-cu --dataloss -t ALL "$url/0" >"$work/cu.log" 2>&1 || true
 summary=$(grep -A3 "Run Summary" "$work/cu.log" || true)
 echo "$summary"
-[ -n "$summary" ] || { tail -30 "$work/cu.log"; fail "iscsi-test-cu did not finish"; }
+[ -n "$summary" ] || { tail -30 "$work/cu.log"; fail "iscsi-test-cu did not finish (ferryd died or a test hung)"; }
+kill -0 $pid 2>/dev/null || fail "ferryd died during iscsi-test-cu"
 # The CUnit summary line: "tests  Total  Ran  Passed  Failed  Inactive". ("[FAILED]" also
 # appears in the log of tests that check that a bad command fails, so that is not counted.)
 failed=$(awk '$1 == "tests" { print $5 }' "$work/cu.log")
