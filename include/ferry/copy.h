@@ -14,7 +14,9 @@
 //
 // Overlap. When source and destination are the same device and a destination extent
 // overlaps a source extent, a single source/destination extent pair behaves like memmove;
-// for longer lists the result is that of copying chunk by chunk in list order.
+// for longer lists the result is that of copying chunk by chunk in list order (where
+// destination extents overlap each other, the later one wins). Devices are compared as
+// objects: two device objects over the same storage are not known to overlap.
 #pragma once
 
 #include <array>
@@ -77,7 +79,9 @@ struct CopyCounters {
   uint64_t done_bytes = 0;
   uint64_t offloaded_bytes = 0;
   uint64_t emulated_bytes = 0;
-  std::array<uint64_t, kNumMechanisms> by_mechanism{};  // index: block::CopyMechanism
+  // Index: block::CopyMechanism as the device reported it for each native leg (kNone: the
+  // device did not say), kEmulated for the engine's reads and writes.
+  std::array<uint64_t, kNumMechanisms> by_mechanism{};
 };
 
 struct CopyResult {

@@ -1,9 +1,10 @@
-// The copy engine (include/ferry/copy.h): validation, jobs, shared buffers and throttle.
+// The copy engine (include/ferry/copy.h): options, validation, translation, job start.
 #include <memory>
-#include <unordered_map>
 
-#include "copy/copy_job.h"
+#include "base/log.h"
+#include "copy/job.h"
 #include "copy/plan.h"
+#include "copy/translate.h"
 #include "ferry/copy.h"
 
 namespace ferry::copy {
@@ -11,32 +12,41 @@ namespace {
 
 class Engine : public CopyEngine {
  public:
-  Engine(io::Reactor* reactor, EngineOptions o)
-      : shared_{reactor, o, io::BufferPool(o.chunk_bytes, o.max_buffers),
-                TokenBucket(o.throttle_bytes_per_sec,
-                            std::max<uint64_t>(o.chunk_bytes, o.throttle_bytes_per_sec / 10))} {}
+  Engine(io::Reactor* reactor, const EngineOptions& o)
+      : shared_(std::make_shared<EngineShared>(reactor, o)) {}
 
-  ~Engine() override = default;
+  ~Engine() override {
+    // A caller bug (copy.h); the jobs hold the shared state and still run to completion.
+    if (!shared_->active.empty()) {
+      FERRY_LOG_ERROR("copy engine destroyed with {} copies in flight", shared_->active.size());
+    }
+  }
 
   Result<std::shared_ptr<CopyJob>> Submit(CopyDescriptor desc, CopyDoneFn done) override {
-    FERRY_RETURN_IF_ERROR(ValidateDescriptor(desc));
-    if (MaxBlockSize(desc) > shared_.pool.buffer_bytes()) {
-      return InvalidArgument("block size " + std::to_string(MaxBlockSize(desc)) +
-                             " is larger than the engine's chunk size " +
-                             std::to_string(shared_.pool.buffer_bytes()));
+    if (!shared_->reactor->InOwnerThread()) {
+      return FailedPrecondition("CopyEngine::Submit called off the engine's reactor thread");
     }
-    auto job = std::make_shared<Job>(&shared_, TranslateToLeaves(std::move(desc)), std::move(done),
-                                     [this](Job* j) { active_.erase(j); });
-    active_.emplace(job.get(), job);
-    shared_.reactor->Post([job] { job->Start(); });
+    FERRY_RETURN_IF_ERROR(ValidateDescriptor(desc));
+    const uint32_t unit = MaxBlockSize(desc);
+    if (unit > shared_->pool.buffer_bytes()) {
+      return InvalidArgument(
+          "block size " + std::to_string(unit) + " is larger than the engine's chunk size " +
+          std::to_string(shared_->pool.buffer_bytes()) + "; raise EngineOptions::chunk_bytes");
+    }
+    const size_t num_dsts = desc.dsts.size();
+    FERRY_ASSIGN_OR_RETURN(std::vector<Piece> pieces,
+                           TranslateToLeaves(MakePieces(desc), num_dsts));
+    auto job = std::make_shared<Job>(shared_, std::move(desc), std::move(pieces), std::move(done));
+    shared_->active.emplace(job.get(), job);
+    // Started from a posted task: completion can never run inside Submit.
+    shared_->reactor->Post([job] { job->Start(); });
     return std::shared_ptr<CopyJob>(job);
   }
 
-  size_t active_jobs() const override { return active_.size(); }
+  size_t active_jobs() const override { return shared_->active.size(); }
 
  private:
-  EngineShared shared_;
-  std::unordered_map<Job*, std::shared_ptr<Job>> active_;
+  std::shared_ptr<EngineShared> shared_;
 };
 
 }  // namespace
@@ -45,7 +55,8 @@ Result<std::unique_ptr<CopyEngine>> CopyEngine::Create(io::Reactor* reactor,
                                                        EngineOptions options) {
   if (reactor == nullptr) return InvalidArgument("copy engine: no reactor");
   if (options.chunk_bytes < 512 || options.chunk_bytes > (1ull << 30)) {
-    return InvalidArgument("copy engine: chunk_bytes must be from 512 bytes to 1 GiB");
+    return InvalidArgument("copy engine: chunk_bytes must be from 512 bytes to 1 GiB, not " +
+                           std::to_string(options.chunk_bytes));
   }
   if (options.queue_depth == 0 || options.max_buffers == 0) {
     return InvalidArgument("copy engine: queue_depth and max_buffers must be at least 1");

@@ -1,9 +1,15 @@
 // Planning a copy: pure functions from a descriptor to the pieces the engine executes.
+//
+// The copy stream is the concatenation of the source extents. A piece is a run of the
+// stream that is contiguous on the source and on every destination: the stream is cut at
+// every extent boundary of the source and of each destination (and nowhere else). Offload
+// legs and emulated chunks are made of pieces and parts of pieces.
+//
+// Nothing here does I/O or touches a reactor.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -11,38 +17,61 @@
 
 namespace ferry::copy {
 
-// A run of the copy stream that is contiguous on the source and on every destination, in
-// bytes. Pieces are cut at every extent boundary of the source and of each destination.
-struct Piece {
-  uint64_t stream_offset = 0;
-  uint64_t src_byte = 0;
-  std::array<uint64_t, kMaxDestinations> dst_byte{};
-  uint64_t len = 0;
+// A byte position on a device.
+struct Place {
+  block::BlockDevice* dev = nullptr;
+  uint64_t byte = 0;
 };
 
-// Checks a descriptor against the rules of CopyEngine::Submit; the message says what is
-// wrong and where ("destination 1 extent 3 ...").
+struct Piece {
+  uint64_t stream_offset = 0;
+  uint64_t len = 0;
+  Place src;
+  std::array<Place, kMaxDestinations> dst{};  // [0, number of destinations)
+};
+
+// `len` bytes of `p` starting `offset` bytes into it.
+Piece SubPiece(const Piece& p, uint64_t offset, uint64_t len);
+
+// Checks a descriptor against the rules of CopyEngine::Submit. InvalidArgument or
+// FailedPrecondition; the message names the device and the extent and says what to fix.
 Status ValidateDescriptor(const CopyDescriptor& d);
 
-// The largest block size of the source and destinations (non-null devices).
-uint64_t MaxBlockSize(const CopyDescriptor& d);
+// The largest block size of the source and destinations. Every extent of a valid
+// descriptor is a multiple of it, so every piece boundary is aligned on every device.
+uint32_t MaxBlockSize(const CopyDescriptor& d);
 
 // Total bytes of the source extents (equal to every destination's after validation).
 uint64_t StreamBytes(const CopyDescriptor& d);
 
 // The pieces of a valid descriptor, in stream order, covering the stream exactly once.
+// Neighbouring pieces that continue each other on every device are merged, so a piece is
+// cut only where some list really jumps.
 std::vector<Piece> MakePieces(const CopyDescriptor& d);
 
-// The translate step of DESIGN.md ("map both lists down their volume stacks to leaf
-// extents"). Backends are leaves, so today it is the identity; volumes (issue 6) replace it
-// with a walk down their tables that also pins the generations it passed.
-CopyDescriptor TranslateToLeaves(CopyDescriptor d);
+// Pieces that must run in stream order, one chunk at a time: a piece whose destination
+// range overlaps a source range (or another destination range) on the same device, or
+// whose source range overlaps a destination range. Every other piece reads bytes that no
+// piece writes and writes bytes that no piece reads or writes, so it commutes with the
+// rest and may run in parallel and be offloaded. O(n log n) in the number of pieces.
+std::vector<bool> FindHazards(const std::vector<Piece>& pieces, size_t num_dsts);
 
-// True when, on one device, a destination range of the copy overlaps a source range: the
-// engine then copies serially in stream order with memmove semantics per piece.
-bool HasSelfOverlap(const CopyDescriptor& d, size_t dst_index);
+// True when piece `p` of a single device must be copied from its end (memmove towards
+// higher addresses): some destination is on the source device, above the source and
+// overlapping it.
+bool CopyBackward(const Piece& p, size_t num_dsts);
 
-// Largest multiple of `align` not above `want` (at least `align`).
+// The part of piece `p` that destination `k` may copy natively: `middle` bytes starting
+// `head` bytes into the piece, with both offsets and the length multiples of `align` on the
+// source and on the destination and `head` a multiple of `unit` (so the emulated head and
+// tail stay whole blocks on every device). middle == 0: emulate the whole piece.
+struct OffloadSpan {
+  uint64_t head = 0;
+  uint64_t middle = 0;
+};
+OffloadSpan SplitForOffload(const Piece& p, size_t k, uint64_t align, uint64_t unit);
+
+// Largest multiple of `align` not above `want`; 0 when `want` < `align`.
 uint64_t AlignDown(uint64_t want, uint64_t align);
 
 }  // namespace ferry::copy

@@ -18,6 +18,7 @@ class TokenBucket {
   std::chrono::nanoseconds Take(uint64_t bytes, Clock::time_point now = Clock::now());
 
   bool unlimited() const { return rate_ == 0; }
+  uint64_t burst_bytes() const { return static_cast<uint64_t>(burst_); }
 
  private:
   const uint64_t rate_;
