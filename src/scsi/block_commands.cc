@@ -154,7 +154,13 @@ bool LogicalUnit::ReadWrite(Task& t, TaskDone& done) {
     t.Fail(s);
     return false;
   }
-  if (rw.write && write_protected_) {
+  // SBC-3 6.5.3: above the MAXIMUM TRANSFER LENGTH of VPD B0h the command is refused (and
+  // the transport never holds more than that for one command).
+  if (static_cast<uint64_t>(rw.blocks) * g.block_size > kMaxTransferBytes) {
+    t.Fail(InvalidFieldInCdb(rw.len_byte));
+    return false;
+  }
+  if (rw.write && (write_protected_ || t.write_protected)) {
     t.Fail(MakeSense(SenseKey::kDataProtect, Asc::kWriteProtected));
     return false;
   }

@@ -97,7 +97,7 @@ void LogicalUnit::Inquiry(Task& t) {
       break;
     case 0xb0: {  // SBC-3 6.5.3 Block Limits
       d = Page(0xb0, 0x3c);
-      const uint32_t max_blocks = static_cast<uint32_t>((32u << 20) / g.block_size);
+      const uint32_t max_blocks = static_cast<uint32_t>(kMaxTransferBytes / g.block_size);
       StoreBe16(&d[6], 1);           // optimal transfer length granularity
       StoreBe32(&d[8], max_blocks);  // maximum transfer length
       StoreBe32(&d[12], static_cast<uint32_t>((1u << 20) / g.block_size));  // optimal

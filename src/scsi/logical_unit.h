@@ -37,6 +37,10 @@ struct LuIdentity {
 
 using TaskDone = InlineFunction<void(), 32>;
 
+// The most one READ or WRITE moves (VPD B0h MAXIMUM TRANSFER LENGTH, in bytes); larger
+// ones are refused, so no transport buffers more than this for a block command.
+inline constexpr uint64_t kMaxTransferBytes = 32u << 20;
+
 class LogicalUnit {
  public:
   LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id, bool write_protected);

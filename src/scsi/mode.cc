@@ -89,7 +89,8 @@ void LogicalUnit::ModeSense(Task& t, bool ten) {
       StoreBe24(&bd[5], g.block_size);
     }
   }
-  const uint8_t device_specific = static_cast<uint8_t>((write_protected_ ? 0x80 : 0) | 0x10);
+  const uint8_t device_specific =
+      static_cast<uint8_t>((write_protected_ || t.write_protected ? 0x80 : 0) | 0x10);
   std::vector<uint8_t> d;
   if (ten) {
     d.assign(8, 0);

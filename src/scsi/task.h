@@ -13,6 +13,9 @@ namespace ferry::scsi {
 struct Task {
   std::array<uint8_t, 16> cdb{};
   uint64_t nexus = 0;  // I_T nexus identity (for unit attentions and, later, reservations)
+  // The nexus's ACL maps this LUN write-protected: writes fail as on a write-protected LU
+  // and MODE SENSE reports WP (SBC-3 6.5.1), for this nexus only.
+  bool write_protected = false;
   // Data from the initiator (writes, parameter lists), all of it, owned by the transport.
   std::span<const uint8_t> data_out;
   // Buffer for data to the initiator, sized by the transport to the expected length; the
