@@ -1,11 +1,12 @@
-// ferryctl: Ferry's command-line tool. Today: `ferryctl copy`. The admin-socket commands
-// (status, sessions, luns) arrive with ferryd.
+// ferryctl: Ferry's command-line tool: `ferryctl copy` works on devices and files directly;
+// status, sessions and luns ask a running ferryd through its admin socket.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/admin_commands.h"
 #include "cli/copy_command.h"
 
 int main(int argc, char** argv) {
@@ -13,6 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ferry::cli::CopyArgs copy_args;
   CLI::App* copy = ferry::cli::AddCopyCommand(app, &copy_args);
+  ferry::cli::AdminArgs admin_args;
+  ferry::cli::AddAdminCommands(app, &admin_args);
   try {  // NOLINT: CLI11 reports parse errors as exceptions; they stop here
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -28,5 +31,6 @@ int main(int argc, char** argv) {
     }
     return ferry::cli::RunCopy(copy_args, console);
   }
-  return ferry::cli::kExitUsage;
+  const int rc = ferry::cli::RunAdmin(app, admin_args, std::cout, std::cerr);
+  return rc >= 0 ? rc : ferry::cli::kExitUsage;
 }

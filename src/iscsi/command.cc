@@ -19,14 +19,16 @@ struct Connection::Command {
   uint64_t lun = 0;
   bool lun_ok = false;
   scsi::Task task;
-  std::vector<uint8_t> out;  // write data, expected_data_length bytes
-  uint32_t received = 0;     // bytes of `out` received
+  // Write data the command uses: at most expected_data_length bytes, sized from the CDB
+  // (data the initiator sends beyond it is received and dropped).
+  std::vector<uint8_t> out;
+  uint32_t received = 0;  // data received so far: always [0, received) (in order)
   uint32_t next_r2t_offset = 0;
   uint32_t r2ts_outstanding = 0;
   uint32_t r2tsn = 0;
   uint32_t ttt = kReservedTag;
   bool unsolicited_done = true;
-  std::vector<uint8_t> in;  // read data, expected_data_length bytes
+  std::vector<uint8_t> in;  // read data: at most expected_data_length bytes, sized from the CDB
   bool aborted = false;
   // Write residuals (RFC 7143 11.4.5), known before execution.
   bool overflow = false;
@@ -37,16 +39,43 @@ struct Connection::Command {
   bool data_error = false;     // a sequence error: answered with DATA PHASE ERROR
 };
 
+namespace {
+
+// Parameter lists and parameter data (MODE SELECT, REPORT LUNS, ...) are far smaller.
+constexpr uint32_t kMaxParameterBytes = 1u << 20;
+
+// How much of the initiator's expected data length a command can use, so that a huge
+// EDTL on a small command costs nothing: block transfers by their transfer length (zero
+// above the maximum transfer length: the logical unit refuses those unread), others by
+// their allocation length, capped.
+uint32_t UsableBytes(scsi::LogicalUnit* lu, const uint8_t* cdb, uint32_t edtl, bool out) {
+  if (lu == nullptr && cdb[0] != scsi::kReportLuns) return out ? 0 : std::min(edtl, 256u);
+  auto bt = scsi::DecodeBlockTransfer(cdb);
+  if (bt && lu != nullptr && (bt->data_out || bt->data_in)) {
+    const uint64_t tl = uint64_t{bt->blocks} * lu->device().geometry().block_size;
+    return tl > scsi::kMaxTransferBytes ? 0 : static_cast<uint32_t>(std::min<uint64_t>(edtl, tl));
+  }
+  return std::min({edtl, kMaxParameterBytes, out ? UINT32_MAX : scsi::AllocationLength(cdb)});
+}
+
+}  // namespace
+
 void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
   server_->stats().commands++;
   if (p.ahs_bytes != 0) return Reject(RejectReason::kCommandNotSupported, "AHS (long CDB)");
+  if (commands_.contains(p.itt)) {  // RFC 7143 11.2.1.8: one task per ITT
+    return Reject(RejectReason::kInvalidPduField, "ITT of a task in progress");
+  }
   auto c = std::make_shared<Command>();
   c->pdu = p;
   c->lun_ok = DecodeLun(p.lun, &c->lun);
-  c->lu = c->lun_ok && target_ ? target_->FindLun(c->lun) : nullptr;
+  commands_seen_++;
+  auto mapped = c->lun_ok ? luns_.find(c->lun) : luns_.end();
+  c->lu = mapped != luns_.end() ? mapped->second.lu : nullptr;
   c->task.cdb = p.cdb;
   c->task.nexus = nexus_;
+  c->task.write_protected = mapped != luns_.end() && mapped->second.write_protect;
   c->task.allocation_length = scsi::AllocationLength(p.cdb.data());
   const uint32_t edtl = p.expected_data_length;
   if (c->lu != nullptr) FitWriteToEdtl(*c);
@@ -55,18 +84,19 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
         (p.data_bytes > 0 && !params_.immediate_data)) {
       return Reject(RejectReason::kProtocolError, "immediate data beyond what was negotiated");
     }
-    c->out.resize(edtl);
-    if (p.data_bytes > 0) std::memcpy(c->out.data(), rest_.data() + ahs_bytes_, p.data_bytes);
-    c->received = p.data_bytes;
-    c->next_r2t_offset = p.data_bytes;
-    c->unsolicited_done = p.final;
     if (!p.final && params_.initial_r2t) {
       return Reject(RejectReason::kProtocolError, "unsolicited data with InitialR2T=Yes");
     }
-    if (!p.final) c->next_r2t_offset = std::min(edtl, params_.first_burst_length);
+    c->out.resize(UsableBytes(c->lu, c->task.cdb.data(), edtl, true));
+    const uint32_t keep = std::min<uint32_t>(p.data_bytes, static_cast<uint32_t>(c->out.size()));
+    if (keep > 0) std::memcpy(c->out.data(), rest_.data() + ahs_bytes_, keep);
+    c->received = p.data_bytes;
+    c->unsolicited_done = p.final;
+    // Unsolicited Data-Out PDUs follow up to FirstBurstLength; R2Ts ask for the rest.
+    c->next_r2t_offset = p.final ? p.data_bytes : std::min(edtl, params_.first_burst_length);
   }
-  if (p.read) c->in.resize(edtl);
-  if (c->received < c->out.size()) {
+  if (p.read) c->in.resize(UsableBytes(c->lu, c->task.cdb.data(), edtl, false));
+  if (c->received < c->out.size() || !c->unsolicited_done) {
     if (next_ttt_ == kReservedTag) next_ttt_ = 1;
     c->ttt = next_ttt_++;
     commands_[p.itt] = c;
@@ -127,22 +157,34 @@ void Connection::OnDataOut(const DataOutPdu& p) {
   if (it == commands_.end()) return Reject(RejectReason::kInvalidPduField, "Data-Out: no task");
   Command& c = *it->second;
   const uint64_t end = static_cast<uint64_t>(p.buffer_offset) + p.data_bytes;
-  if (end > c.out.size() || (p.ttt != kReservedTag && p.ttt != c.ttt)) {
+  const bool solicited = p.ttt != kReservedTag;
+  if (end > c.pdu.expected_data_length || (solicited && p.ttt != c.ttt)) {
     return Reject(RejectReason::kProtocolError, "Data-Out outside the task's buffer");
   }
-  if (p.ttt == kReservedTag && (c.unsolicited_done || end > params_.first_burst_length)) {
+  if (!solicited && (c.unsolicited_done || end > params_.first_burst_length)) {
     return Reject(RejectReason::kProtocolError, "unsolicited data beyond FirstBurstLength");
   }
-  if (p.datasn != c.next_datasn) c.data_error = true;  // DataPDUInOrder=Yes
-  ++c.next_datasn;
-  if (p.data_bytes > 0) {
-    std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, p.data_bytes);
+  // DataPDUInOrder and DataSequenceInOrder are Yes (RFC 7143 13.19, 13.20): data arrives
+  // in increasing, contiguous offsets, and solicited data only inside what R2Ts asked for.
+  // Anything else (gaps, overlays, data outside the burst) cannot be put right at
+  // ErrorRecoveryLevel 0: the connection ends and the command is never executed.
+  if (p.buffer_offset != c.received || (solicited && end > c.next_r2t_offset)) {
+    return RejectAndClose(RejectReason::kProtocolError,
+                          "Data-Out at offset " + std::to_string(p.buffer_offset) + ", expected " +
+                              std::to_string(c.received) + " (in order, inside the R2T's burst)");
   }
-  c.received += p.data_bytes;
+  if (p.datasn != c.next_datasn) c.data_error = true;
+  ++c.next_datasn;
+  if (p.buffer_offset < c.out.size() && p.data_bytes > 0) {
+    const size_t n = std::min<size_t>(p.data_bytes, c.out.size() - p.buffer_offset);
+    std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, n);
+  }
+  c.received = static_cast<uint32_t>(end);
   if (p.final) {
     c.next_datasn = 0;  // the next sequence (the next R2T's) starts again at 0
-    if (p.ttt == kReservedTag) {
+    if (!solicited) {
       c.unsolicited_done = true;
+      c.next_r2t_offset = std::min(c.next_r2t_offset, c.received);  // a short first burst
     } else if (c.r2ts_outstanding > 0) {
       --c.r2ts_outstanding;
     }
@@ -197,8 +239,8 @@ void Connection::ReportLuns(Command& c) {
   if (alloc < 16) return c.task.Fail(scsi::InvalidFieldInCdb(6));
   std::vector<uint8_t> d(8, 0);
   if (target_ != nullptr && cdb[2] != 0x01) {  // select 1: well-known LUNs only (none)
-    for (const auto& [lun, lu] : target_->config().luns) {
-      (void)lu;
+    for (const auto& [lun, view] : luns_) {
+      (void)view;
       uint8_t e[8];
       StoreBe64(e, EncodeLun(lun));
       d.insert(d.end(), e, e + 8);
@@ -315,21 +357,21 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
     case TmfFunction::kAbortTaskSet:
     case TmfFunction::kClearTaskSet:
     case TmfFunction::kLogicalUnitReset:
-      if (!lun_ok || target_ == nullptr || target_->FindLun(lun) == nullptr) {
+      if (!lun_ok || !luns_.contains(lun)) {
         response = 2;  // LUN does not exist
         break;
       }
       abort_if([&](const Command& c) { return c.lun == lun; });
       if (static_cast<TmfFunction>(p.function) == TmfFunction::kLogicalUnitReset) {
-        target_->FindLun(lun)->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+        luns_[lun].lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
       }
       break;
     case TmfFunction::kTargetWarmReset:
       abort_if([](const Command&) { return true; });
       if (target_ != nullptr) {
-        for (const auto& [n, lu] : target_->config().luns) {
+        for (const auto& [n, tl] : target_->config().luns) {
           (void)n;
-          lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+          tl.lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
         }
       }
       break;

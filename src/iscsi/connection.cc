@@ -13,13 +13,75 @@ namespace ferry::iscsi {
 // The largest data segment accepted before operational negotiation (RFC 7143 13.12).
 constexpr uint32_t kLoginMaxRecvDataSegment = 8192;
 
-Connection::Connection(Server* server, int fd, std::string peer)
+Connection::Connection(Server* server, int fd, std::string peer, std::string local)
     : server_(server),
       peer_(std::move(peer)),
+      local_(std::move(local)),
       stream_(server->reactor(), fd),
       negotiator_(TargetPolicy{}) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (nop_timer_ != 0) server_->reactor()->CancelTimer(nop_timer_);
+}
+
+SessionInfo Connection::info() const {
+  SessionInfo i{.initiator = params_.initiator_name,
+                .target = target_ ? target_->config().name : "",
+                .peer = peer_,
+                .portal = local_,
+                .tsih = tsih_,
+                .discovery = params_.session_type == SessionType::kDiscovery,
+                .header_digest = params_.header_digest,
+                .data_digest = params_.data_digest,
+                .chap = auth_ == AuthState::kDone,
+                .commands = commands_seen_};
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (uint8_t b : isid_) {
+    i.isid += kHex[b >> 4];
+    i.isid += kHex[b & 15];
+  }
+  for (const auto& [n, v] : luns_) {
+    (void)v;
+    i.luns.push_back(n);
+  }
+  return i;
+}
+
+bool Connection::SameSession(const Connection& o) const {
+  return full_feature_ && target_ != nullptr && target_ == o.target_ && isid_ == o.isid_ &&
+         params_.initiator_name == o.params_.initiator_name;
+}
+
+void Connection::ArmNopTimer() {
+  const auto interval = server_->options().nop_interval;
+  if (closed_ || interval.count() == 0) return;
+  nop_timer_ = server_->reactor()->RunAfter(interval, [this] {
+    nop_timer_ = 0;
+    OnNopTimer();
+  });
+}
+
+void Connection::OnNopTimer() {
+  const auto now = io::Reactor::Clock::now();
+  const ServerOptions& o = server_->options();
+  if (nop_ttt_ != 0 && now - nop_sent_ >= o.nop_timeout) {
+    FERRY_LOG_INFO("iscsi: {} ({}) did not answer a NOP-In within {} ms: closing", peer_,
+                   params_.initiator_name, o.nop_timeout.count());
+    return Close("NOP-In timeout");
+  }
+  if (nop_ttt_ == 0 && now - last_rx_ >= o.nop_interval) {
+    // RFC 7143 11.19: a NOP-In with a valid TTT asks for a NOP-Out echoing it.
+    nop_ttt_ = next_ttt_++;
+    if (next_ttt_ == kReservedTag) next_ttt_ = 1;
+    nop_sent_ = now;
+    FERRY_LOG_DEBUG("iscsi: {}: idle, NOP-In ping (TTT {})", peer_, nop_ttt_);
+    OutPdu out;
+    Encode(NopInPdu{.lun = 0, .itt = kReservedTag, .ttt = nop_ttt_, .seq = NextSeq(false)},
+           &out.bhs);
+    Send(std::move(out));
+  }
+  ArmNopTimer();
+}
 
 void Connection::Start() {
   FERRY_LOG_DEBUG("iscsi: connection from {}", peer_);
@@ -29,6 +91,8 @@ void Connection::Start() {
 void Connection::Close(std::string_view why) {
   if (closed_) return MaybeReap();  // e.g. the read that the shutdown woke up
   closed_ = true;
+  if (nop_timer_ != 0) server_->reactor()->CancelTimer(nop_timer_);
+  nop_timer_ = 0;
   FERRY_LOG_DEBUG("iscsi: closing connection from {}: {}", peer_, why);
   stream_.Close();
   MaybeReap();
@@ -43,11 +107,13 @@ void Connection::MaybeReap() {
 
 void Connection::ReadHeader() {
   if (closed_) return MaybeReap();
+  if (draining_) return;  // closing once the queued PDUs are sent
   stream_.ReadExact(bhs_, [this](int32_t res) { OnHeader(res); });
 }
 
 void Connection::OnHeader(int32_t res) {
   if (res <= 0) return Close(res == 0 ? "peer closed" : "read error");
+  last_rx_ = io::Reactor::Clock::now();
   const CommonHeader c = DecodeCommon(bhs_);
   ahs_bytes_ = c.ahs_bytes;
   data_bytes_ = c.data_bytes;
@@ -55,8 +121,9 @@ void Connection::OnHeader(int32_t res) {
       full_feature_ ? params_.max_recv_data_segment_length : kLoginMaxRecvDataSegment;
   if (data_bytes_ > limit) {
     // RFC 7143 7.4: a data segment above MaxRecvDataSegmentLength is a protocol error.
-    Reject(RejectReason::kProtocolError, "data segment above MaxRecvDataSegmentLength");
-    return Close("data segment too long");
+    return RejectAndClose(RejectReason::kProtocolError,
+                          "data segment of " + std::to_string(data_bytes_) +
+                              " bytes, above MaxRecvDataSegmentLength " + std::to_string(limit));
   }
   const bool hd = full_feature_ && params_.header_digest;
   const bool dd = full_feature_ && params_.data_digest && data_bytes_ > 0;
@@ -89,15 +156,21 @@ void Connection::OnRest(int32_t res) {
 
 void Connection::Dispatch() {
   Decoded d = DecodeInitiatorBhs(bhs_);
+  if (!full_feature_) {
+    if (auto* login = std::get_if<LoginRequestPdu>(&d.pdu); login && d.ok) return OnLogin(*login);
+    // RFC 7143 6.3: any other PDU during login gets a Login reject "invalid during login"
+    // and the connection closes.
+    OutPdu out;
+    Encode(LoginResponsePdu{.itt = LoadBe32(bhs_.data() + 16),
+                            .seq = NextSeq(false),
+                            .status_class = 0x02,
+                            .status_detail = 0x0b},
+           &out.bhs);
+    return SendAndClose(std::move(out), std::string(OpcodeName(bhs_[0])) + " during login");
+  }
   if (!d.ok) {
     FERRY_LOG_DEBUG("iscsi: {}: rejecting {}: {}", peer_, OpcodeName(bhs_[0]), d.why);
     return Reject(d.reject, d.why);
-  }
-  if (!full_feature_) {
-    if (auto* login = std::get_if<LoginRequestPdu>(&d.pdu)) return OnLogin(*login);
-    // RFC 7143 6.3: only login PDUs before the full feature phase.
-    Reject(RejectReason::kProtocolError, "not logged in");
-    return Close("PDU other than login during login");
   }
   std::visit(
       [this](auto& p) {
@@ -131,11 +204,29 @@ SeqNums Connection::NextSeq(bool advance_statsn) {
 
 void Connection::Reject(RejectReason r, std::string_view why) {
   server_->stats().rejects++;
-  FERRY_LOG_DEBUG("iscsi: {}: Reject {:#x}: {}", peer_, static_cast<int>(r), why);
+  FERRY_LOG_INFO("iscsi: {}: Reject {:#x} of {}: {}", peer_, static_cast<int>(r),
+                 OpcodeName(bhs_[0]), why);
   OutPdu out;
   Encode(RejectPdu{.reason = r, .seq = NextSeq(true)}, &out.bhs);
   out.owned.assign(bhs_.begin(), bhs_.end());  // the rejected header is the data
   Send(std::move(out));
+}
+
+void Connection::RejectAndClose(RejectReason r, std::string why) {
+  server_->stats().rejects++;
+  OutPdu out;
+  Encode(RejectPdu{.reason = r, .seq = NextSeq(true)}, &out.bhs);
+  out.owned.assign(bhs_.begin(), bhs_.end());
+  SendAndClose(std::move(out), "Reject " + std::to_string(static_cast<int>(r)) + ": " + why);
+}
+
+void Connection::SendAndClose(OutPdu pdu, std::string why) {
+  FERRY_LOG_INFO("iscsi: {} ({}): closing the connection: {}", peer_,
+                 params_.initiator_name.empty() ? "?" : params_.initiator_name, why);
+  close_why_ = std::move(why);
+  draining_ = true;
+  pdu.close_after = true;
+  Send(std::move(pdu));
 }
 
 void Connection::Send(OutPdu pdu) {
@@ -178,7 +269,7 @@ void Connection::PumpWrites() {
     bool close_after = outq_.front().close_after;
     outq_.pop_front();
     if (res < 0) return Close("write error");
-    if (close_after) return Close("logged out");
+    if (close_after) return Close(close_why_.empty() ? "logged out" : close_why_);
     PumpWrites();
   });
 }
@@ -207,6 +298,8 @@ void Connection::OnText(const TextRequestPdu& p) {
       reply.push_back({kv.key, "NotUnderstood"});
       continue;
     }
+    IpAddress peer_ip;
+    const bool have_ip = ParsePeerAddress(peer_, &peer_ip);
     for (const auto& t : server_->targets()) {
       const TargetConfig& tc = t->config();
       if (kv.value != "All" && kv.value != tc.name && !kv.value.empty()) continue;
@@ -214,10 +307,17 @@ void Connection::OnText(const TextRequestPdu& p) {
       if (params_.session_type == SessionType::kNormal && kv.value == "All" && t.get() != target_) {
         continue;  // RFC 7143 11.10.2: in a normal session, only the session's target
       }
+      // Only targets this initiator may log in to (its ACL), and only if reachable here.
+      if (!have_ip || t->Authorize(params_.initiator_name, peer_ip) == nullptr) continue;
+      if (t->GroupFor(local_) == nullptr) continue;
       reply.push_back({"TargetName", tc.name});
-      const auto& portals = tc.portals.empty() ? server_->listen_addresses() : tc.portals;
-      for (const std::string& portal : portals) {
-        reply.push_back({"TargetAddress", portal + "," + std::to_string(tc.tpgt)});
+      std::vector<PortalGroup> groups = tc.portal_groups;
+      if (groups.empty()) groups.push_back({.tag = 1, .portals = {}});
+      for (const PortalGroup& g : groups) {
+        const auto& portals = g.portals.empty() ? server_->listen_addresses() : g.portals;
+        for (const std::string& portal : portals) {
+          reply.push_back({"TargetAddress", portal + "," + std::to_string(g.tag)});
+        }
       }
     }
   }
@@ -231,7 +331,10 @@ void Connection::OnText(const TextRequestPdu& p) {
 
 // RFC 7143 11.18 NOP-Out: a ping gets a NOP-In with the same data.
 void Connection::OnNopOut(const NopOutPdu& p) {
-  if (p.itt == kReservedTag) return;  // an answer to our NOP-In
+  if (p.itt == kReservedTag) {  // an answer to our NOP-In
+    if (p.ttt == nop_ttt_) nop_ttt_ = 0;
+    return;
+  }
   if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
   OutPdu out;
   Encode(NopInPdu{.lun = p.lun, .itt = p.itt, .ttt = kReservedTag, .seq = NextSeq(true)}, &out.bhs);

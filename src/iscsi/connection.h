@@ -10,27 +10,32 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "io/tcp.h"
+#include "iscsi/chap.h"
 #include "iscsi/negotiation.h"
 #include "iscsi/pdu.h"
+#include "iscsi/target.h"
 #include "scsi/task.h"
 
 namespace ferry::iscsi {
 
-class Server;
-class Target;
-
 class Connection {
  public:
-  Connection(Server* server, int fd, std::string peer);
+  // `local`: the portal ("ip:port") the connection came in through.
+  Connection(Server* server, int fd, std::string peer, std::string local);
   ~Connection();
   void Start();
   void Close(std::string_view why);
   bool closed() const { return closed_; }
+  bool in_full_feature() const { return full_feature_; }
+  SessionInfo info() const;
+  // Same initiator, ISID and target: a login that reinstates this session.
+  bool SameSession(const Connection& other) const;
 
  private:
   struct Command;
@@ -51,6 +56,10 @@ class Connection {
   void Send(OutPdu pdu);
   void PumpWrites();
   void Reject(RejectReason r, std::string_view why);
+  // Queues `pdu`, stops reading and closes once everything queued is on the wire: how a
+  // protocol error ends a connection at ErrorRecoveryLevel 0, with its reason logged.
+  void SendAndClose(OutPdu pdu, std::string why);
+  void RejectAndClose(RejectReason r, std::string why);
   SeqNums NextSeq(bool advance_statsn);
   void MaybeReap();
 
@@ -58,6 +67,15 @@ class Connection {
   void OnLogin(const LoginRequestPdu& p);
   void LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
                  std::string_view why);
+  bool IdentifyParties(const LoginRequestPdu& p, const std::vector<KeyValue>& keys);
+  bool Authenticate(const LoginRequestPdu& p, const std::vector<KeyValue>& keys,
+                    std::vector<KeyValue>* reply);
+  void EnterFullFeaturePhase();
+
+  // NOP-In pings of an idle connection (RFC 7143 11.19): an initiator that does not answer
+  // within the timeout is gone, and the connection closes.
+  void ArmNopTimer();
+  void OnNopTimer();
 
   // Full feature phase (connection.cc, command.cc).
   bool CheckCmdSn(uint32_t cmdsn, bool immediate);
@@ -76,9 +94,12 @@ class Connection {
 
   Server* server_;
   std::string peer_;
+  std::string local_;
   io::TcpStream stream_;
   bool closed_ = false;
   bool reaped_ = false;
+  bool draining_ = false;  // SendAndClose: no more reads
+  std::string close_why_;
 
   // Receive buffers.
   Bhs bhs_{};
@@ -98,10 +119,19 @@ class Connection {
   bool full_feature_ = false;
   uint8_t login_stage_ = 0;
   bool first_login_pdu_ = true;
-  std::string login_text_;  // accumulated across C=1 PDUs
+  bool identified_ = false;  // initiator and target known, ACL checked
+  std::string login_text_;   // accumulated across C=1 PDUs
   Negotiator negotiator_;
   SessionParams params_;
   const Target* target_ = nullptr;
+  const Acl* acl_ = nullptr;
+  uint16_t tpgt_ = 1;
+  bool tpgt_sent_ = false;
+  enum class AuthState { kNone, kChapStarted, kDone };
+  AuthState auth_ = AuthState::kNone;
+  std::shared_ptr<const ChapCredentials> chap_creds_;  // non-null: CHAP required
+  std::optional<ChapAuthenticator> chap_;
+  LunView luns_;  // what this session sees (ACL LUN map)
   std::array<uint8_t, 6> isid_{};
   uint16_t tsih_ = 0;
   uint64_t nexus_ = 0;
@@ -110,6 +140,13 @@ class Connection {
   static constexpr uint32_t kCmdWindow = 64;
   uint32_t next_ttt_ = 1;
   int executing_ = 0;  // commands inside a logical unit
+  uint64_t commands_seen_ = 0;
+
+  // NOP-In pings.
+  io::Reactor::Clock::time_point last_rx_{};
+  io::Reactor::TimerId nop_timer_ = 0;
+  uint32_t nop_ttt_ = 0;  // the outstanding ping's TTT; 0: none
+  io::Reactor::Clock::time_point nop_sent_{};
 
   std::unordered_map<uint32_t, std::shared_ptr<Command>> commands_;  // by ITT
 };

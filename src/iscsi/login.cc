@@ -1,5 +1,6 @@
-// The login phase (RFC 7143 6.3, 11.12, 11.13): security and operational negotiation
-// stages, target lookup, session identity.
+// The login phase (RFC 7143 6.3, 11.12, 11.13): security negotiation (AuthMethod, CHAP),
+// operational negotiation, target lookup, ACLs, session identity.
+#include <cstdio>
 #include <functional>
 
 #include "base/log.h"
@@ -14,10 +15,18 @@ namespace {
 constexpr uint8_t kInitiatorError = 0x02;
 constexpr uint8_t kDetailInitiatorError = 0x00;
 constexpr uint8_t kDetailAuthFailure = 0x01;
+constexpr uint8_t kDetailForbidden = 0x02;
 constexpr uint8_t kDetailNotFound = 0x03;
 constexpr uint8_t kDetailUnsupportedVersion = 0x05;
 constexpr uint8_t kDetailMissingParameter = 0x07;
 constexpr uint8_t kDetailSessionDoesNotExist = 0x0a;
+
+// Text of one login request, across continued PDUs: far above what any initiator sends
+// (a few hundred bytes), low enough that a flood of keys costs nothing.
+constexpr size_t kMaxLoginText = 64 * 1024;
+// The initiator's MaxRecvDataSegmentLength during login (RFC 7143 13.12): real answers
+// are a few hundred bytes; Ferry does not split login responses.
+constexpr size_t kLoginMaxResponse = 8192;
 
 std::string FindKey(const std::vector<KeyValue>& keys, std::string_view k) {
   for (const KeyValue& kv : keys) {
@@ -26,13 +35,17 @@ std::string FindKey(const std::vector<KeyValue>& keys, std::string_view k) {
   return {};
 }
 
+bool IsSecurityKey(std::string_view k) { return k == "AuthMethod" || k.starts_with("CHAP_"); }
+
+bool ListHas(std::string_view list, std::string_view v) {
+  return ("," + std::string(list) + ",").find("," + std::string(v) + ",") != std::string::npos;
+}
+
 }  // namespace
 
 void Connection::LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
                            std::string_view why) {
   server_->stats().login_failures++;
-  FERRY_LOG_INFO("iscsi: login from {} refused ({:02x}{:02x}): {}", peer_, status_class, detail,
-                 why);
   OutPdu out;
   Encode(LoginResponsePdu{.csg = p.csg,
                           .nsg = p.nsg,
@@ -42,8 +55,97 @@ void Connection::LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8
                           .status_class = status_class,
                           .status_detail = detail},
          &out.bhs);
-  out.close_after = true;  // RFC 7143 6.3: the target closes after a login reject
-  Send(std::move(out));
+  // RFC 7143 6.3: the target closes after a login reject.
+  char code[8];
+  std::snprintf(code, sizeof(code), "%02x%02x", status_class, detail);
+  SendAndClose(std::move(out), "login refused (" + std::string(code) + "): " + std::string(why));
+}
+
+// The first request names the initiator and the target: find the target, check the ACL.
+bool Connection::IdentifyParties(const LoginRequestPdu& p, const std::vector<KeyValue>& keys) {
+  const std::string iname = FindKey(keys, "InitiatorName");
+  const std::string type = FindKey(keys, "SessionType");
+  if (iname.empty()) {
+    LoginFail(p, kInitiatorError, kDetailMissingParameter, "no InitiatorName");
+    return false;
+  }
+  params_.initiator_name = iname;
+  if (type == "Discovery") {
+    chap_creds_ = server_->discovery_chap();
+  } else {
+    const std::string tname = FindKey(keys, "TargetName");
+    if (tname.empty()) {
+      LoginFail(p, kInitiatorError, kDetailMissingParameter, "no TargetName");
+      return false;
+    }
+    const Target* t = server_->FindTarget(tname);
+    const PortalGroup* group = t ? t->GroupFor(local_) : nullptr;
+    if (group == nullptr) {  // unknown here, or not offered through this portal
+      LoginFail(p, kInitiatorError, kDetailNotFound, "no target " + tname + " on " + local_);
+      return false;
+    }
+    IpAddress peer_ip;
+    acl_ = ParsePeerAddress(peer_, &peer_ip) ? t->Authorize(iname, peer_ip) : nullptr;
+    if (acl_ == nullptr) {
+      LoginFail(p, kInitiatorError, kDetailForbidden,
+                iname + " from " + peer_ + " is not in the ACL of " + tname);
+      return false;
+    }
+    target_ = t;
+    tpgt_ = group->tag;
+    chap_creds_ = acl_->chap;
+  }
+  negotiator_ = Negotiator(target_ ? target_->config().policy : TargetPolicy{});
+  return true;
+}
+
+// AuthMethod and the CHAP exchange (RFC 7143 12.1). Fills `reply`; false: login failed.
+bool Connection::Authenticate(const LoginRequestPdu& p, const std::vector<KeyValue>& keys,
+                              std::vector<KeyValue>* reply) {
+  const bool required = chap_creds_ != nullptr;
+  std::vector<KeyValue> chap_keys;
+  for (const KeyValue& kv : keys) {
+    if (kv.key == "AuthMethod") {
+      std::string pick = "Reject";
+      if (required && ListHas(kv.value, "CHAP")) pick = "CHAP";
+      if (!required && ListHas(kv.value, "None")) pick = "None";
+      reply->push_back({"AuthMethod", pick});
+      if (pick == "Reject") {
+        LoginFail(p, kInitiatorError, kDetailAuthFailure,
+                  required ? "CHAP is required; AuthMethod=" + kv.value
+                           : "no credentials for CHAP; AuthMethod=" + kv.value);
+        return false;
+      }
+      auth_ = pick == "CHAP" ? AuthState::kChapStarted : AuthState::kNone;
+      if (pick == "CHAP") {
+        std::vector<ChapAlgorithm> algs =
+            target_ ? target_->config().chap_algorithms : server_->chap_algorithms();
+        chap_.emplace(*chap_creds_, std::move(algs));
+      }
+    } else if (kv.key.starts_with("CHAP_")) {
+      chap_keys.push_back(kv);
+    }
+  }
+  if (chap_keys.empty()) return true;
+  if (!chap_) {
+    LoginFail(p, kInitiatorError, kDetailInitiatorError, "CHAP keys without AuthMethod=CHAP");
+    return false;
+  }
+  const std::string alg = FindKey(chap_keys, "CHAP_A");
+  Status st = !alg.empty() ? chap_->OnAlgorithms(alg, reply) : chap_->OnResponse(chap_keys, reply);
+  if (!st.ok()) {
+    LoginFail(
+        p, kInitiatorError,
+        st.code() == StatusCode::kInvalidArgument ? kDetailInitiatorError : kDetailAuthFailure,
+        st.message());
+    return false;
+  }
+  if (chap_->authenticated()) {
+    auth_ = AuthState::kDone;
+    FERRY_LOG_INFO("iscsi: {} authenticated by CHAP as '{}'{}", params_.initiator_name,
+                   chap_creds_->user, FindKey(chap_keys, "CHAP_C").empty() ? "" : " (mutual)");
+  }
+  return true;
 }
 
 void Connection::OnLogin(const LoginRequestPdu& p) {
@@ -57,6 +159,9 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
     if (p.tsih != 0) {  // adding a connection to a session: MaxConnections is 1
       return LoginFail(p, kInitiatorError, kDetailSessionDoesNotExist, "TSIH of an old session");
     }
+  }
+  if (login_text_.size() + data_bytes_ > kMaxLoginText) {
+    return LoginFail(p, kInitiatorError, kDetailInitiatorError, "login text above 64 KiB");
   }
   login_text_.append(reinterpret_cast<const char*>(rest_.data() + ahs_bytes_), data_bytes_);
   if (p.cont) {  // more text follows: acknowledge with an empty response (RFC 7143 6.3)
@@ -76,48 +181,34 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
   if (!keys.ok()) {
     return LoginFail(p, kInitiatorError, kDetailInitiatorError, keys.status().message());
   }
-  std::vector<KeyValue> reply;
-  const bool first_response = target_ == nullptr && params_.initiator_name.empty();
-  // AuthMethod belongs to the security stage; Ferry offers None until CHAP is configured.
-  std::vector<KeyValue> rest;
-  bool auth_ok = true;
-  for (const KeyValue& kv : *keys) {
-    if (kv.key != "AuthMethod") {
-      rest.push_back(kv);
-      continue;
-    }
-    bool none = ("," + kv.value + ",").find(",None,") != std::string::npos;
-    reply.push_back({"AuthMethod", none ? "None" : "Reject"});
-    auth_ok = none;
+  if (!identified_) {
+    if (!IdentifyParties(p, *keys)) return;
+    identified_ = true;
   }
-  if (first_response) {
-    const std::string iname = FindKey(rest, "InitiatorName");
-    const std::string type = FindKey(rest, "SessionType");
-    if (iname.empty()) {
-      return LoginFail(p, kInitiatorError, kDetailMissingParameter, "no InitiatorName");
-    }
-    if (type != "Discovery") {
-      const std::string tname = FindKey(rest, "TargetName");
-      if (tname.empty()) {
-        return LoginFail(p, kInitiatorError, kDetailMissingParameter, "no TargetName");
-      }
-      target_ = server_->FindTarget(tname);
-      if (target_ == nullptr) {
-        return LoginFail(p, kInitiatorError, kDetailNotFound, "no target " + tname);
-      }
-    }
-    negotiator_ = Negotiator(target_ ? target_->config().policy : TargetPolicy{});
+  std::vector<KeyValue> reply, security, rest;
+  for (const KeyValue& kv : *keys) (IsSecurityKey(kv.key) ? security : rest).push_back(kv);
+  if (!security.empty() && p.csg != 0) {
+    return LoginFail(p, kInitiatorError, kDetailInitiatorError,
+                     "security keys outside the security stage");
   }
+  if (!Authenticate(p, security, &reply)) return;
   Status st = negotiator_.Process(rest, &reply);
   if (!st.ok()) return LoginFail(p, kInitiatorError, kDetailInitiatorError, st.message());
-  params_ = negotiator_.params();
-  if (first_response && target_ != nullptr) {
-    reply.push_back({"TargetPortalGroupTag", std::to_string(target_->config().tpgt)});
+  if (!tpgt_sent_ && target_ != nullptr) {
+    reply.push_back({"TargetPortalGroupTag", std::to_string(tpgt_)});
+    tpgt_sent_ = true;
   }
-  if (p.transit && p.csg == 0 && !auth_ok) {
-    return LoginFail(p, kInitiatorError, kDetailAuthFailure, "no acceptable AuthMethod");
+  // Leaving the security stage (or skipping it) needs a finished authentication.
+  bool transit = p.transit;
+  const bool authenticated =
+      auth_ == AuthState::kDone || (auth_ == AuthState::kNone && chap_creds_ == nullptr);
+  if (transit && !authenticated) {
+    if (auth_ != AuthState::kChapStarted || p.csg != 0) {
+      return LoginFail(p, kInitiatorError, kDetailAuthFailure, "CHAP is required");
+    }
+    transit = false;  // the CHAP exchange goes on: stay in the security stage
   }
-  const bool to_ffp = p.transit && p.nsg == 3;
+  const bool to_ffp = transit && p.nsg == 3;
   if (to_ffp) negotiator_.Finish(&reply);
   params_ = negotiator_.params();
   if (to_ffp) {
@@ -126,28 +217,37 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
     std::string id = params_.initiator_name + ",i,";
     for (uint8_t b : isid_) id += static_cast<char>(b);
     nexus_ = std::hash<std::string>{}(id);
+    if (target_ != nullptr) luns_ = target_->ViewFor(*acl_);
   }
   OutPdu out;
-  Encode(LoginResponsePdu{.transit = p.transit,
+  Encode(LoginResponsePdu{.transit = transit,
                           .csg = p.csg,
-                          .nsg = p.transit ? p.nsg : p.csg,
+                          .nsg = transit ? p.nsg : p.csg,
                           .isid = p.isid,
                           .tsih = tsih_,
                           .itt = p.itt,
                           .seq = NextSeq(true)},
          &out.bhs);
   std::string text = EncodeTextKeys(reply);
+  if (text.size() > kLoginMaxResponse) {  // only a flood of keys gets here
+    return LoginFail(p, kInitiatorError, kDetailInitiatorError,
+                     "answer to " + std::to_string(keys->size()) + " keys exceeds 8192 bytes");
+  }
   out.owned.assign(text.begin(), text.end());
   Send(std::move(out));
-  if (to_ffp) {
-    // Digests apply from the first PDU after the final login response (RFC 7143 13.1); the
-    // response itself is queued above and encoded before this flag takes effect.
-    full_feature_ = true;
-    server_->stats().logins++;
-    FERRY_LOG_INFO("iscsi: {} logged in from {} ({} session{})", params_.initiator_name, peer_,
-                   params_.session_type == SessionType::kDiscovery ? "discovery" : "normal",
-                   target_ ? " to " + target_->config().name : "");
-  }
+  if (to_ffp) EnterFullFeaturePhase();
+}
+
+void Connection::EnterFullFeaturePhase() {
+  // Digests apply from the first PDU after the final login response (RFC 7143 13.1); that
+  // response is queued already and encoded before this flag takes effect.
+  full_feature_ = true;
+  server_->stats().logins++;
+  if (target_ != nullptr) server_->ReinstateSession(this);
+  FERRY_LOG_INFO("iscsi: {} logged in from {} ({} session{})", params_.initiator_name, peer_,
+                 params_.session_type == SessionType::kDiscovery ? "discovery" : "normal",
+                 target_ ? " to " + target_->config().name : "");
+  ArmNopTimer();
 }
 
 }  // namespace ferry::iscsi

@@ -7,9 +7,51 @@
 
 namespace ferry::iscsi {
 
+Target::Target(TargetConfig config) : config_(std::move(config)) {
+  open_acl_.chap = config_.chap;
+  for (Acl& a : config_.acls) {
+    if (a.chap == nullptr) a.chap = config_.chap;
+  }
+}
+
 scsi::LogicalUnit* Target::FindLun(uint64_t lun) const {
   auto it = config_.luns.find(lun);
-  return it == config_.luns.end() ? nullptr : it->second.get();
+  return it == config_.luns.end() ? nullptr : it->second.lu.get();
+}
+
+const Acl* Target::Authorize(std::string_view initiator, const IpAddress& peer) const {
+  if (config_.acls.empty()) return &open_acl_;
+  for (const Acl& a : config_.acls) {
+    if (a.Matches(initiator, peer)) return &a;
+  }
+  return nullptr;
+}
+
+LunView Target::ViewFor(const Acl& acl) const {
+  LunView v;
+  if (acl.map_all_luns) {
+    for (const auto& [n, tl] : config_.luns) {
+      v[n] = {tl.lu.get(), n, tl.write_protect || acl.write_protect};
+    }
+    return v;
+  }
+  for (const auto& [seen_as, m] : acl.luns) {
+    auto it = config_.luns.find(m.target_lun);
+    if (it == config_.luns.end()) continue;  // the config loader refuses this
+    v[seen_as] = {it->second.lu.get(), m.target_lun,
+                  it->second.write_protect || acl.write_protect || m.write_protect};
+  }
+  return v;
+}
+
+const PortalGroup* Target::GroupFor(std::string_view local_portal) const {
+  if (config_.portal_groups.empty()) return &default_group_;
+  for (const PortalGroup& g : config_.portal_groups) {
+    for (const std::string& p : g.portals) {
+      if (p == local_portal) return &g;
+    }
+  }
+  return nullptr;
 }
 
 bool DecodeLun(uint64_t field, uint64_t* lun) {
@@ -39,13 +81,16 @@ Server::Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> target
 Server::~Server() = default;
 
 Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
-  auto l = io::TcpListener::Listen(reactor_, ip, port, [this](int fd, std::string peer) {
+  // The listener's own address is known only once it is bound: the callback reads it from
+  // addresses_ by index.
+  const size_t index = addresses_.size();
+  auto l = io::TcpListener::Listen(reactor_, ip, port, [this, index](int fd, std::string peer) {
     if (stopping_) {
       close(fd);
       return;
     }
     stats_.connections_accepted++;
-    conns_.push_back(std::make_unique<Connection>(this, fd, std::move(peer)));
+    conns_.push_back(std::make_unique<Connection>(this, fd, std::move(peer), addresses_[index]));
     conns_.back()->Start();
   });
   if (!l.ok()) return l.status();
@@ -75,6 +120,24 @@ const Target* Server::FindTarget(std::string_view name) const {
     if (t->config().name == name) return t.get();
   }
   return nullptr;
+}
+
+void Server::ReinstateSession(const Connection* fresh) {
+  for (auto& c : conns_) {
+    if (c.get() != fresh && !c->closed() && c->SameSession(*fresh)) {
+      FERRY_LOG_INFO("iscsi: session of {} reinstated: closing the old connection",
+                     fresh->info().initiator);
+      c->Close("session reinstated");
+    }
+  }
+}
+
+std::vector<SessionInfo> Server::Sessions() const {
+  std::vector<SessionInfo> v;
+  for (const auto& c : conns_) {
+    if (c->in_full_feature() && !c->closed()) v.push_back(c->info());
+  }
+  return v;
 }
 
 void Server::Reap(Connection* c) {

@@ -1,10 +1,10 @@
 // An iSCSI target (RFC 7143) serving SCSI logical units, and the server that accepts its
 // connections.
 //
-// Threads: a Server lives on one reactor; its connections run there too (one reactor per
-// core comes with the ferryd work that spreads connections over a ReactorGroup).
+// Threads: a Server lives on one reactor; its connections run there too.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,6 +13,8 @@
 
 #include "io/reactor.h"
 #include "io/tcp.h"
+#include "iscsi/acl.h"
+#include "iscsi/chap.h"
 #include "iscsi/negotiation.h"
 #include "scsi/logical_unit.h"
 
@@ -20,24 +22,75 @@ namespace ferry::iscsi {
 
 class Connection;
 
+struct SessionInfo {
+  std::string initiator;
+  std::string target;  // empty for discovery sessions
+  std::string peer;
+  std::string portal;  // the local portal
+  std::string isid;    // hex
+  uint16_t tsih = 0;
+  bool discovery = false;
+  bool header_digest = false;
+  bool data_digest = false;
+  bool chap = false;
+  uint64_t commands = 0;
+  std::vector<uint64_t> luns;  // initiator-visible LUNs
+};
+
+// A target portal group (RFC 7143 4.4.1): the portals ("ip:port" as bound) through which
+// the target is reached, under one tag.
+struct PortalGroup {
+  uint16_t tag = 1;
+  std::vector<std::string> portals;
+};
+
+struct TargetLun {
+  std::shared_ptr<scsi::LogicalUnit> lu;
+  bool write_protect = false;  // for every initiator
+};
+
 struct TargetConfig {
   std::string name;   // IQN
   std::string alias;  // TargetAlias, optional
-  uint16_t tpgt = 1;  // target portal group tag
-  // "ip:port" as SendTargets reports them; empty: the addresses the server listens on.
-  std::vector<std::string> portals;
-  std::map<uint64_t, std::shared_ptr<scsi::LogicalUnit>> luns;
+  // Empty: one group, tag 1, on every portal the server listens on.
+  std::vector<PortalGroup> portal_groups;
+  std::map<uint64_t, TargetLun> luns;
+  // CHAP required of every initiator (ACL entries without their own credentials).
+  std::shared_ptr<const ChapCredentials> chap;
+  std::vector<ChapAlgorithm> chap_algorithms = {ChapAlgorithm::kSha3_256, ChapAlgorithm::kSha256,
+                                                ChapAlgorithm::kMd5};
+  // Empty: every initiator may log in and sees every LUN. Else the first entry that matches
+  // decides; an initiator no entry matches may not log in (or discover the target).
+  std::vector<Acl> acls;
   TargetPolicy policy;
 };
 
+// What one session sees of a target: initiator-visible LUN -> logical unit.
+struct SessionLun {
+  scsi::LogicalUnit* lu = nullptr;
+  uint64_t target_lun = 0;
+  bool write_protect = false;
+};
+using LunView = std::map<uint64_t, SessionLun>;
+
 class Target {
  public:
-  explicit Target(TargetConfig config) : config_(std::move(config)) {}
+  explicit Target(TargetConfig config);
   const TargetConfig& config() const { return config_; }
   scsi::LogicalUnit* FindLun(uint64_t lun) const;
 
+  // The ACL entry for this initiator, or nullptr when it may not use the target.
+  const Acl* Authorize(std::string_view initiator, const IpAddress& peer) const;
+  LunView ViewFor(const Acl& acl) const;
+  // The portal group that serves `local_portal`; nullptr when the target is not offered
+  // there. A target without groups answers with one group (tag 1, no portals listed: all
+  // of the server's).
+  const PortalGroup* GroupFor(std::string_view local_portal) const;
+
  private:
   TargetConfig config_;
+  Acl open_acl_;
+  PortalGroup default_group_;
 };
 
 // SAM-5 4.7 LUN field <-> number: peripheral (0..255) and flat (up to 16383) addressing.
@@ -53,9 +106,22 @@ struct ServerStats {
   uint64_t rejects = 0;
 };
 
+struct ServerOptions {
+  std::shared_ptr<const ChapCredentials> discovery_chap;  // non-null: CHAP for discovery
+  std::vector<ChapAlgorithm> chap_algorithms = {ChapAlgorithm::kSha3_256, ChapAlgorithm::kSha256,
+                                                ChapAlgorithm::kMd5};
+  // Idle connections get a NOP-In after nop_interval; no answer within nop_timeout
+  // closes them. Zero disables the pings.
+  std::chrono::milliseconds nop_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds nop_timeout{std::chrono::seconds(30)};
+};
+
 class Server {
  public:
   Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets);
+  explicit Server(io::Reactor* reactor) : Server(reactor, {}) {}
+  // Targets are added after Listen() so that their portal groups can name bound ports.
+  void AddTarget(std::shared_ptr<Target> t) { targets_.push_back(std::move(t)); }
   ~Server();
 
   // Starts listening; returns the bound port (port 0 picks one).
@@ -69,12 +135,21 @@ class Server {
   const std::vector<std::string>& listen_addresses() const { return addresses_; }
   const std::vector<std::shared_ptr<Target>>& targets() const { return targets_; }
   io::Reactor* reactor() const { return reactor_; }
+  void set_options(ServerOptions o) { options_ = std::move(o); }
+  const ServerOptions& options() const { return options_; }
+  std::shared_ptr<const ChapCredentials> discovery_chap() const { return options_.discovery_chap; }
+  const std::vector<ChapAlgorithm>& chap_algorithms() const { return options_.chap_algorithms; }
   uint16_t NewTsih() { return next_tsih_ == 0xffff ? (next_tsih_ = 1) : next_tsih_++; }
   ServerStats& stats() { return stats_; }
   size_t connections() const { return conns_.size(); }
 
   // Called by a connection once it has closed and is idle; it is destroyed later.
   void Reap(Connection* c);
+  // Session reinstatement (RFC 7143 6.3.5): a login with the ISID and initiator of an
+  // existing session to the same target closes the old one.
+  void ReinstateSession(const Connection* fresh);
+  // One row per connection in full feature phase (admin `sessions`).
+  std::vector<SessionInfo> Sessions() const;
 
  private:
   io::Reactor* reactor_;
@@ -84,6 +159,7 @@ class Server {
   std::vector<std::unique_ptr<Connection>> conns_;
   uint16_t next_tsih_ = 1;
   ServerStats stats_;
+  ServerOptions options_;
   bool stopping_ = false;
 };
 

@@ -1,11 +1,13 @@
 #!/bin/bash
-# Conformance harness (issue 3): starts ferryd on loopback with its demo configuration and
-# runs real initiators against it:
+# Conformance harness (issue 3): starts ferryd on loopback with ferryd-test.json (RAM LUN 0,
+# file LUN 1, write-protected LUN 2) and runs real initiators against it:
 #  1. libiscsi's iscsi-test-cu --dataloss over every suite (-t ALL): any FAILED fails the
 #     harness; every SKIPPED test is listed with its reason, and a skip whose reason is not
 #     on the list of features that later issues deliver fails the harness too;
 #  2. qemu-io writes and verifies patterns over iscsi://;
-#  3. qemu-img convert copies an image into a LUN and back, and cmp compares.
+#  3. qemu-img convert copies an image into a LUN and back, and cmp compares;
+#  4. the WriteProtect tests of iscsi-test-cu run against the write-protected LUN 2 and
+#     must pass (not skip).
 # Usage: run.sh PATH/TO/ferryd. Exit 77 (skipped, with the reason) when a tool is missing.
 set -euo pipefail
 ferryd=$(realpath "$1")
@@ -26,7 +28,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/ferryd.log" ] && tail -20 "$work/ferryd.log" >&2; exit 1; }
 
 # A free port: ferryd binds port 0 and prints what it got.
-"$ferryd" --state-dir "$work/state" --listen 127.0.0.1:0 --lun-size 256M >"$work/ferryd.log" 2>&1 &
+here=$(dirname "$(realpath "$0")")
+"$ferryd" --config "$here/ferryd-test.json" --state-dir "$work/state" >"$work/ferryd.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
   grep -q "^ferryd: serving" "$work/ferryd.log" 2>/dev/null && break
@@ -81,6 +84,18 @@ head -c $((64 << 20)) /dev/urandom >"$work/in.raw"
 qemu-img convert -n -f raw -O raw "$work/in.raw" "$url/0" || fail "qemu-img convert into LUN 0"
 qemu-img convert -f raw -O raw "$url/0" "$work/out.raw" || fail "qemu-img convert out of LUN 0"
 cmp -n $((64 << 20)) "$work/in.raw" "$work/out.raw" || fail "the image came back different"
+
+echo "== write-protected LUN 2: iscsi-test-cu *.WriteProtect"
+for t in Write10 Write12 Write16 WriteVerify10 WriteVerify12 WriteVerify16; do
+  iscsi-test-cu --dataloss -t "SCSI.$t.WriteProtect" "$url/2" >"$work/wp.log" 2>&1 || true
+  ran=$(awk '$1 == "tests" { print $3 }' "$work/wp.log")
+  failed=$(awk '$1 == "tests" { print $5 }' "$work/wp.log")
+  if [ "${ran:-0}" != 1 ] || [ "$failed" != 0 ] || grep -qE "WriteProtect \.\.\. *\[SKIPPED\]" "$work/wp.log"; then
+    cat "$work/wp.log" >&2
+    fail "SCSI.$t.WriteProtect on the write-protected LUN"
+  fi
+  echo "SCSI.$t.WriteProtect: passed"
+done
 
 echo "== clean stop"
 kill -TERM $pid

@@ -1,0 +1,36 @@
+// Fuzz target: ferryd's configuration decoder (ParseConfig).
+// Invariants: never crashes; an accepted configuration has no dangling reference (every LUN
+// names a backstore, every auth group named exists) and every error names a JSON path.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "daemon/config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using ferry::daemon::Config;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto c = ferry::daemon::ParseConfig(text);
+  if (!c.ok()) {
+    if (!c.status().message().starts_with("$")) std::abort();
+    return 0;
+  }
+  if (c->targets.empty()) std::abort();
+  if (!c->discovery_auth_group.empty() && !c->FindAuthGroup(c->discovery_auth_group)) {
+    std::abort();
+  }
+  for (const auto& t : c->targets) {
+    if (t.portal_groups.empty() || t.luns.empty()) std::abort();
+    for (const auto& l : t.luns) {
+      if (c->FindBackstore(l.backstore) == nullptr) std::abort();
+    }
+    if (!t.auth_group.empty() && !c->FindAuthGroup(t.auth_group)) std::abort();
+    for (const auto& a : t.acls) {
+      if (!a.auth_group.empty() && !c->FindAuthGroup(a.auth_group)) std::abort();
+    }
+  }
+  for (const auto& b : c->backstores) {
+    if (b.block_size < 512 || b.size_bytes % b.block_size != 0) std::abort();
+  }
+  return 0;
+}

@@ -1,0 +1,179 @@
+#include "cli/admin_commands.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iomanip>
+
+#include "cli/copy_command.h"
+
+namespace ferry::cli {
+namespace {
+
+using json = nlohmann::json;
+
+std::string Str(const json& j, const char* k) {
+  auto it = j.find(k);
+  if (it == j.end()) return "-";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+// Fixed-width columns sized to their widest cell.
+void Table(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+  std::vector<size_t> w;
+  for (const auto& r : rows) {
+    w.resize(std::max(w.size(), r.size()));
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      out << r[i];
+      if (i + 1 < r.size()) out << std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    out << "\n";
+  }
+}
+
+std::string Human(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char b[32];
+  std::snprintf(b, sizeof(b), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return b;
+}
+
+}  // namespace
+
+Result<json> CallAdmin(const std::string& socket_path, const std::string& method,
+                       const json& params) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(sa.sun_path)) return InvalidArgument("socket path too long");
+  std::memcpy(sa.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus(errno, "socket");
+  timeval tv{.tv_sec = 30, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "cannot connect to ferryd at " + socket_path +
+                                " (is ferryd running? --socket names another path)");
+  }
+  const std::string req =
+      json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}}.dump() + "\n";
+  std::string buf;
+  bool ok = send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size());
+  char chunk[8192];
+  while (ok && buf.find('\n') == std::string::npos) {
+    const ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+    if (r <= 0)
+      ok = false;
+    else
+      buf.append(chunk, static_cast<size_t>(r));
+  }
+  close(fd);
+  if (!ok) return Unavailable("ferryd closed the admin connection without an answer");
+  json resp = json::parse(buf.substr(0, buf.find('\n')), nullptr, false);
+  if (resp.is_discarded() || !resp.is_object()) return Internal("ferryd sent something not JSON");
+  if (auto e = resp.find("error"); e != resp.end()) {
+    return Internal("ferryd: " + Str(*e, "message"));
+  }
+  auto r = resp.find("result");
+  if (r == resp.end()) return Internal("ferryd's answer has no result");
+  return *r;
+}
+
+void PrintStatus(const json& r, std::ostream& out) {
+  out << "ferryd pid " << Str(r, "pid") << ", up " << Str(r, "uptime_s") << " s, state in "
+      << Str(r, "state_dir") << "\n";
+  out << "portals:";
+  for (const auto& p : r.value("portals", json::array())) out << " " << p.get<std::string>();
+  out << "\n";
+  const json st = r.value("stats", json::object());
+  out << "sessions " << Str(r, "sessions") << ", connections " << Str(r, "connections")
+      << ", logins " << Str(st, "logins") << " (" << Str(st, "login_failures")
+      << " refused), commands " << Str(st, "commands") << ", rejects " << Str(st, "rejects")
+      << "\n";
+  std::vector<std::vector<std::string>> rows = {{"TARGET", "LUNS", "ACL", "CHAP"}};
+  for (const auto& t : r.value("targets", json::array())) {
+    const bool open = t.value("acl_entries", 0) == 0;
+    rows.push_back({Str(t, "name"), Str(t, "luns"),
+                    open ? "open" : Str(t, "acl_entries") + " entries",
+                    t.value("chap", false) ? "required" : "-"});
+  }
+  Table(rows, out);
+}
+
+void PrintSessions(const json& r, std::ostream& out) {
+  if (r.empty()) {
+    out << "no sessions\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"INITIATOR", "TARGET", "TYPE", "PEER", "ISID", "TSIH", "DIGESTS", "CHAP", "CMDS"}};
+  for (const auto& s : r) {
+    rows.push_back({Str(s, "initiator"), s.value("target", "").empty() ? "-" : Str(s, "target"),
+                    Str(s, "type"), Str(s, "peer"), Str(s, "isid"), Str(s, "tsih"),
+                    Str(s, "header_digest") + "/" + Str(s, "data_digest"),
+                    s.value("chap", false) ? "yes" : "no", Str(s, "commands")});
+  }
+  Table(rows, out);
+}
+
+void PrintLuns(const json& r, std::ostream& out) {
+  std::vector<std::vector<std::string>> rows = {
+      {"TARGET", "LUN", "BACKSTORE", "TYPE", "SIZE", "BLOCK", "WP", "SERIAL", "SESSIONS"}};
+  for (const auto& l : r) {
+    rows.push_back({Str(l, "target"), Str(l, "lun"), Str(l, "backstore"), Str(l, "type"),
+                    Human(l.value("size_bytes", uint64_t{0})), Str(l, "block_size"),
+                    l.value("write_protect", false) ? "yes" : "no", Str(l, "serial"),
+                    Str(l, "target_sessions")});
+  }
+  Table(rows, out);
+}
+
+void AddAdminCommands(CLI::App& app, AdminArgs* args) {
+  app.add_option("--socket", args->socket,
+                 std::string("ferryd's admin socket (default ") + kDefaultAdminSocket + ")");
+  struct Cmd {
+    const char* name;
+    const char* help;
+  };
+  for (const Cmd& c : {Cmd{"status", "ferryd's portals, targets and counters"},
+                       Cmd{"sessions", "the iSCSI sessions logged in now"},
+                       Cmd{"luns", "every LUN with its backstore, size and identity"}}) {
+    app.add_subcommand(c.name, c.help)->add_flag("--json", args->json, "print ferryd's JSON");
+  }
+}
+
+int RunAdmin(CLI::App& app, const AdminArgs& args, std::ostream& out, std::ostream& err) {
+  for (const char* m : {"status", "sessions", "luns"}) {
+    if (!app.get_subcommand(m)->parsed()) continue;
+    auto r = CallAdmin(args.socket, m, json::object());
+    if (!r.ok()) {
+      err << "ferryctl " << m << ": " << r.status().message() << "\n";
+      return kExitCopyFailed;
+    }
+    if (args.json)
+      out << r->dump(2) << "\n";
+    else if (std::string_view(m) == "status")
+      PrintStatus(*r, out);
+    else if (std::string_view(m) == "sessions")
+      PrintSessions(*r, out);
+    else
+      PrintLuns(*r, out);
+    return kExitOk;
+  }
+  return -1;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,499 @@
+#include "daemon/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/size_parse.h"
+
+namespace ferry::daemon {
+namespace {
+
+using json = nlohmann::json;
+
+// Records the first syntax error and its byte offset; no exceptions (nlohmann's SAX
+// interface reports errors through parse_error()).
+struct SyntaxCheck : json::json_sax_t {
+  std::string error;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t pos, const std::string& token,
+                   const nlohmann::detail::exception& ex) override {
+    std::string what = ex.what();
+    // nlohmann's text: "[json.exception.parse_error.101] parse error at line 3, column 5:
+    // syntax error while parsing object - ..." -> keep from "line".
+    const size_t at = what.find("line ");
+    error = at == std::string::npos ? what : what.substr(at);
+    if (error.empty())
+      error = "syntax error at byte " + std::to_string(pos) + " near '" + token + "'";
+    return false;
+  }
+};
+
+std::string Child(const std::string& path, std::string_view key) {
+  const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  if (plain) return path + "." + std::string(key);
+  return path + "[" + json(std::string(key)).dump() + "]";
+}
+std::string Index(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+Status Bad(const std::string& path, std::string_view why) {
+  return InvalidArgument(path + ": " + std::string(why));
+}
+
+// One JSON object being read: typed getters that name the path in every error.
+class Obj {
+ public:
+  Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
+  const std::string& path() const { return path_; }
+
+  Status Check(std::initializer_list<std::string_view> known) const {
+    if (!j_.is_object()) return Bad(path_, "expected an object, got " + Type(j_));
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
+        std::string list;
+        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        return Bad(Child(path_, it.key()), "unknown key (known here: " + list + ")");
+      }
+    }
+    return Status::Ok();
+  }
+  bool Has(std::string_view k) const { return j_.contains(k); }
+  const json* Get(std::string_view k) const {
+    auto it = j_.find(k);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  Status Str(std::string_view k, std::string* out, bool required = false) const {
+    const json* v = Get(k);
+    if (v == nullptr) return required ? Bad(Child(path_, k), "required") : Status::Ok();
+    if (!v->is_string()) return Bad(Child(path_, k), "expected a string, got " + Type(*v));
+    *out = v->get_ref<const std::string&>();
+    if (required && out->empty()) return Bad(Child(path_, k), "must not be empty");
+    return Status::Ok();
+  }
+  Status Bool(std::string_view k, bool* out) const {
+    const json* v = Get(k);
+    if (v == nullptr) return Status::Ok();
+    if (!v->is_boolean()) return Bad(Child(path_, k), "expected true or false, got " + Type(*v));
+    *out = v->get<bool>();
+    return Status::Ok();
+  }
+  Status Uint(std::string_view k, uint64_t max, uint64_t* out, bool required = false) const {
+    const json* v = Get(k);
+    if (v == nullptr) return required ? Bad(Child(path_, k), "required") : Status::Ok();
+    if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<int64_t>() >= 0)) {
+      return Bad(Child(path_, k),
+                 "expected a whole number 0.." + std::to_string(max) + ", got " + v->dump());
+    }
+    const uint64_t n = v->get<uint64_t>();
+    if (n > max) return Bad(Child(path_, k), "must be at most " + std::to_string(max));
+    *out = n;
+    return Status::Ok();
+  }
+  // A size: bytes as a number, or a string with a unit ("64M", "1G", "512").
+  Status Size(std::string_view k, uint64_t* out) const {
+    const json* v = Get(k);
+    if (v == nullptr) return Status::Ok();
+    if (v->is_number_unsigned()) {
+      *out = v->get<uint64_t>();
+      return Status::Ok();
+    }
+    if (!v->is_string()) return Bad(Child(path_, k), "expected a size like \"10G\" or bytes");
+    auto r = ParseSize(v->get_ref<const std::string&>());
+    if (!r.ok()) return Bad(Child(path_, k), r.status().message());
+    *out = *r;
+    return Status::Ok();
+  }
+  // An array of strings.
+  Status Strings(std::string_view k, std::vector<std::string>* out) const {
+    const json* v = Get(k);
+    if (v == nullptr) return Status::Ok();
+    if (!v->is_array()) return Bad(Child(path_, k), "expected an array of strings");
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (!(*v)[i].is_string()) return Bad(Index(Child(path_, k), i), "expected a string");
+      out->push_back((*v)[i].get<std::string>());
+    }
+    return Status::Ok();
+  }
+
+  static std::string Type(const json& v) {
+    return v.is_object()    ? "an object"
+           : v.is_array()   ? "an array"
+           : v.is_string()  ? "a string"
+           : v.is_boolean() ? "a boolean"
+           : v.is_null()    ? "null"
+                            : "a number";
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+bool ValidName(std::string_view n) {
+  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+Status ParseBackstore(const std::string& name, const Obj& o, BackstoreConfig* b) {
+  if (!ValidName(name)) {
+    return Bad(o.path(), "backstore names are 1..64 of [A-Za-z0-9._-] (they name files)");
+  }
+  FERRY_RETURN_IF_ERROR(
+      o.Check({"type", "path", "size", "block_size", "create", "direct", "read_only", "product"}));
+  b->name = name;
+  std::string type;
+  FERRY_RETURN_IF_ERROR(o.Str("type", &type, true));
+  if (type == "ram") {
+    b->type = BackstoreConfig::Type::kRam;
+  } else if (type == "file") {
+    b->type = BackstoreConfig::Type::kFile;
+  } else {
+    return Bad(Child(o.path(), "type"), "unknown backstore type '" + type + "' (ram, file)");
+  }
+  FERRY_RETURN_IF_ERROR(o.Str("path", &b->path, b->type == BackstoreConfig::Type::kFile));
+  if (b->type == BackstoreConfig::Type::kRam && o.Has("path")) {
+    return Bad(Child(o.path(), "path"), "a ram backstore has no path");
+  }
+  FERRY_RETURN_IF_ERROR(o.Size("size", &b->size_bytes));
+  uint64_t bs = 512;
+  FERRY_RETURN_IF_ERROR(o.Uint("block_size", 65536, &bs));
+  if (bs < 512 || (bs & (bs - 1)) != 0) {
+    return Bad(Child(o.path(), "block_size"), "must be a power of two, 512..65536");
+  }
+  b->block_size = static_cast<uint32_t>(bs);
+  FERRY_RETURN_IF_ERROR(o.Bool("create", &b->create));
+  FERRY_RETURN_IF_ERROR(o.Bool("direct", &b->direct));
+  FERRY_RETURN_IF_ERROR(o.Bool("read_only", &b->read_only));
+  FERRY_RETURN_IF_ERROR(o.Str("product", &b->product));
+  if (b->product.size() > 16) return Bad(Child(o.path(), "product"), "at most 16 characters");
+  const bool ram = b->type == BackstoreConfig::Type::kRam;
+  if ((ram || b->create) && b->size_bytes == 0) {
+    return Bad(Child(o.path(), "size"),
+               ram ? "a ram backstore needs a size" : "\"create\": true needs a size");
+  }
+  if (b->size_bytes % b->block_size != 0) {
+    return Bad(Child(o.path(), "size"),
+               "must be a multiple of block_size " + std::to_string(b->block_size));
+  }
+  if (ram && (b->create || b->direct)) {
+    return Bad(o.path(), "\"create\" and \"direct\" apply to file backstores only");
+  }
+  return Status::Ok();
+}
+
+Status ParseAuthGroup(const std::string& name, const Obj& o, AuthGroupConfig* a) {
+  if (!ValidName(name)) return Bad(o.path(), "auth group names are 1..64 of [A-Za-z0-9._-]");
+  if (o.Has("secret") || o.Has("mutual_secret")) {
+    return Bad(o.path(),
+               "secrets are never written in the configuration: put each in a file "
+               "(mode 0600) and name it with \"secret_file\"");
+  }
+  FERRY_RETURN_IF_ERROR(o.Check({"user", "secret_file", "mutual_user", "mutual_secret_file"}));
+  a->name = name;
+  FERRY_RETURN_IF_ERROR(o.Str("user", &a->user, true));
+  FERRY_RETURN_IF_ERROR(o.Str("secret_file", &a->secret_file, true));
+  FERRY_RETURN_IF_ERROR(o.Str("mutual_user", &a->mutual_user));
+  FERRY_RETURN_IF_ERROR(o.Str("mutual_secret_file", &a->mutual_secret_file));
+  if (a->mutual_user.empty() != a->mutual_secret_file.empty()) {
+    return Bad(o.path(), "mutual CHAP needs both \"mutual_user\" and \"mutual_secret_file\"");
+  }
+  if (!a->mutual_user.empty() && a->mutual_secret_file == a->secret_file) {
+    return Bad(Child(o.path(), "mutual_secret_file"),
+               "must differ from secret_file (RFC 7143 12.1.3: one secret per direction)");
+  }
+  return Status::Ok();
+}
+
+Status ParseLunMap(const json& arr, const std::string& path, std::vector<LunMapConfig>* out) {
+  if (!arr.is_array()) return Bad(path, "expected an array of {\"lun\", \"as\"} objects");
+  std::set<uint64_t> seen;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    Obj m(arr[i], Index(path, i));
+    FERRY_RETURN_IF_ERROR(m.Check({"lun", "as", "write_protect"}));
+    LunMapConfig e;
+    FERRY_RETURN_IF_ERROR(m.Uint("lun", 16383, &e.lun, true));
+    e.as = e.lun;
+    FERRY_RETURN_IF_ERROR(m.Uint("as", 16383, &e.as));
+    FERRY_RETURN_IF_ERROR(m.Bool("write_protect", &e.write_protect));
+    if (!seen.insert(e.as).second) {
+      return Bad(Child(m.path(), "as"), "LUN " + std::to_string(e.as) + " is mapped twice");
+    }
+    out->push_back(e);
+  }
+  return Status::Ok();
+}
+
+Status ParseAcl(const Obj& o, AclConfig* a) {
+  FERRY_RETURN_IF_ERROR(o.Check({"initiators", "networks", "auth_group", "write_protect", "luns"}));
+  FERRY_RETURN_IF_ERROR(o.Strings("initiators", &a->initiators));
+  for (size_t i = 0; i < a->initiators.size(); ++i) {
+    const std::string& n = a->initiators[i];
+    if (n == "*") continue;
+    if (std::string why = iscsi::CheckIscsiName(n); !why.empty()) {
+      return Bad(Index(Child(o.path(), "initiators"), i), why);
+    }
+  }
+  std::vector<std::string> nets;
+  FERRY_RETURN_IF_ERROR(o.Strings("networks", &nets));
+  for (size_t i = 0; i < nets.size(); ++i) {
+    auto n = iscsi::ParseNetwork(nets[i]);
+    if (!n.ok()) return Bad(Index(Child(o.path(), "networks"), i), n.status().message());
+    a->networks.push_back(*n);
+  }
+  if (a->initiators.empty() && a->networks.empty()) {
+    return Bad(o.path(),
+               "an ACL entry needs \"initiators\" or \"networks\" (use [\"*\"] "
+               "for every initiator)");
+  }
+  FERRY_RETURN_IF_ERROR(o.Str("auth_group", &a->auth_group));
+  FERRY_RETURN_IF_ERROR(o.Bool("write_protect", &a->write_protect));
+  if (const json* l = o.Get("luns")) {
+    a->luns.emplace();
+    FERRY_RETURN_IF_ERROR(ParseLunMap(*l, Child(o.path(), "luns"), &*a->luns));
+  }
+  return Status::Ok();
+}
+
+Status ParsePortalGroups(const Obj& t, TargetConfig* tc) {
+  const json* pgs = t.Get("portal_groups");
+  const std::string path = Child(t.path(), "portal_groups");
+  if (pgs == nullptr) return Bad(path, "required: [{\"tag\": 1, \"portals\": [\"ip:port\"]}]");
+  if (!pgs->is_array() || pgs->empty()) return Bad(path, "expected a non-empty array");
+  std::set<uint64_t> tags;
+  for (size_t i = 0; i < pgs->size(); ++i) {
+    Obj g((*pgs)[i], Index(path, i));
+    FERRY_RETURN_IF_ERROR(g.Check({"tag", "portals"}));
+    uint64_t tag = 0;
+    FERRY_RETURN_IF_ERROR(g.Uint("tag", 65535, &tag, true));
+    if (tag == 0) return Bad(Child(g.path(), "tag"), "portal group tags are 1..65535");
+    if (!tags.insert(tag).second) return Bad(Child(g.path(), "tag"), "tag used twice");
+    PortalGroupConfig pg{.tag = static_cast<uint16_t>(tag), .portals = {}};
+    std::vector<std::string> portals;
+    FERRY_RETURN_IF_ERROR(g.Strings("portals", &portals));
+    if (portals.empty()) return Bad(Child(g.path(), "portals"), "required: [\"ip:port\"]");
+    for (size_t k = 0; k < portals.size(); ++k) {
+      auto p = ParsePortal(portals[k]);
+      if (!p.ok()) return Bad(Index(Child(g.path(), "portals"), k), p.status().message());
+      pg.portals.push_back(*p);
+    }
+    tc->portal_groups.push_back(std::move(pg));
+  }
+  return Status::Ok();
+}
+
+Status ParseTarget(const std::string& name, const Obj& t, const Config& c, TargetConfig* tc) {
+  if (std::string why = iscsi::CheckIscsiName(name); !why.empty()) return Bad(t.path(), why);
+  FERRY_RETURN_IF_ERROR(t.Check({"alias", "portal_groups", "luns", "auth_group", "acls"}));
+  tc->name = name;
+  FERRY_RETURN_IF_ERROR(t.Str("alias", &tc->alias));
+  FERRY_RETURN_IF_ERROR(ParsePortalGroups(t, tc));
+  const json* luns = t.Get("luns");
+  const std::string lpath = Child(t.path(), "luns");
+  if (luns == nullptr || !luns->is_array() || luns->empty()) {
+    return Bad(lpath, "required: [{\"lun\": 0, \"backstore\": \"name\"}]");
+  }
+  std::set<uint64_t> numbers;
+  for (size_t i = 0; i < luns->size(); ++i) {
+    Obj l((*luns)[i], Index(lpath, i));
+    FERRY_RETURN_IF_ERROR(l.Check({"lun", "backstore", "write_protect"}));
+    TargetLunConfig e;
+    FERRY_RETURN_IF_ERROR(l.Uint("lun", 16383, &e.lun, true));
+    FERRY_RETURN_IF_ERROR(l.Str("backstore", &e.backstore, true));
+    FERRY_RETURN_IF_ERROR(l.Bool("write_protect", &e.write_protect));
+    if (!numbers.insert(e.lun).second) {
+      return Bad(Child(l.path(), "lun"), "LUN " + std::to_string(e.lun) + " is used twice");
+    }
+    if (c.FindBackstore(e.backstore) == nullptr) {
+      return Bad(Child(l.path(), "backstore"), "no backstore named '" + e.backstore + "'");
+    }
+    tc->luns.push_back(e);
+  }
+  FERRY_RETURN_IF_ERROR(t.Str("auth_group", &tc->auth_group));
+  if (!tc->auth_group.empty() && c.FindAuthGroup(tc->auth_group) == nullptr) {
+    return Bad(Child(t.path(), "auth_group"), "no auth group named '" + tc->auth_group + "'");
+  }
+  if (const json* acls = t.Get("acls")) {
+    const std::string apath = Child(t.path(), "acls");
+    if (!acls->is_array()) return Bad(apath, "expected an array of ACL entries");
+    for (size_t i = 0; i < acls->size(); ++i) {
+      AclConfig a;
+      Obj ao((*acls)[i], Index(apath, i));
+      FERRY_RETURN_IF_ERROR(ParseAcl(ao, &a));
+      if (!a.auth_group.empty() && c.FindAuthGroup(a.auth_group) == nullptr) {
+        return Bad(Child(ao.path(), "auth_group"), "no auth group named '" + a.auth_group + "'");
+      }
+      for (size_t k = 0; a.luns && k < a.luns->size(); ++k) {
+        if (!numbers.contains((*a.luns)[k].lun)) {
+          return Bad(Child(Index(Child(ao.path(), "luns"), k), "lun"),
+                     "the target has no LUN " + std::to_string((*a.luns)[k].lun));
+        }
+      }
+      tc->acls.push_back(std::move(a));
+    }
+  }
+  return Status::Ok();
+}
+
+// Every named section: an object of name -> object.
+template <typename Fn>
+Status ForEachNamed(const Obj& top, std::string_view key, Fn fn) {
+  const json* v = top.Get(key);
+  if (v == nullptr) return Status::Ok();
+  const std::string path = Child(top.path(), key);
+  if (!v->is_object()) return Bad(path, "expected an object of name -> settings");
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    FERRY_RETURN_IF_ERROR(fn(it.key(), Obj(it.value(), Child(path, it.key()))));
+  }
+  return Status::Ok();
+}
+
+Status ParseGlobals(const Obj& top, Config* c) {
+  FERRY_RETURN_IF_ERROR(top.Str("state_dir", &c->state_dir));
+  FERRY_RETURN_IF_ERROR(top.Str("admin_socket", &c->admin_socket));
+  std::vector<std::string> algs;
+  FERRY_RETURN_IF_ERROR(top.Strings("chap_algorithms", &algs));
+  for (size_t i = 0; i < algs.size(); ++i) {
+    iscsi::ChapAlgorithm a;
+    if (!iscsi::ParseChapAlgorithm(algs[i], &a)) {
+      return Bad(Index(Child(top.path(), "chap_algorithms"), i),
+                 "unknown CHAP algorithm '" + algs[i] + "' (SHA3-256, SHA-256, MD5)");
+    }
+    c->chap_algorithms.push_back(a);
+  }
+  if (top.Has("chap_algorithms") && algs.empty()) {
+    return Bad(Child(top.path(), "chap_algorithms"), "must not be empty");
+  }
+  uint64_t v = c->nop_interval_s;
+  FERRY_RETURN_IF_ERROR(top.Uint("nop_interval_s", 3600, &v));
+  c->nop_interval_s = static_cast<uint32_t>(v);
+  v = c->nop_timeout_s;
+  FERRY_RETURN_IF_ERROR(top.Uint("nop_timeout_s", 3600, &v));
+  if (v == 0) return Bad(Child(top.path(), "nop_timeout_s"), "must be at least 1");
+  c->nop_timeout_s = static_cast<uint32_t>(v);
+  if (const json* d = top.Get("discovery")) {
+    Obj dob(*d, Child(top.path(), "discovery"));
+    FERRY_RETURN_IF_ERROR(dob.Check({"auth_group"}));
+    FERRY_RETURN_IF_ERROR(dob.Str("auth_group", &c->discovery_auth_group));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view text) {
+  SyntaxCheck syntax;
+  if (!json::sax_parse(text.begin(), text.end(), &syntax) || !syntax.error.empty()) {
+    return InvalidArgument("$: not valid JSON: " +
+                           (syntax.error.empty() ? std::string("syntax error") : syntax.error));
+  }
+  const json j = json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded()) return InvalidArgument("$: not valid JSON");
+  Config c;
+  const Obj top(j, "$");
+  FERRY_RETURN_IF_ERROR(
+      top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
+                 "nop_timeout_s", "auth_groups", "backstores", "targets"}));
+  FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
+  FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {
+    c.auth_groups.emplace_back();
+    return ParseAuthGroup(n, o, &c.auth_groups.back());
+  }));
+  if (!c.discovery_auth_group.empty() && c.FindAuthGroup(c.discovery_auth_group) == nullptr) {
+    return Bad("$.discovery.auth_group", "no auth group named '" + c.discovery_auth_group + "'");
+  }
+  FERRY_RETURN_IF_ERROR(ForEachNamed(top, "backstores", [&](const std::string& n, Obj o) {
+    c.backstores.emplace_back();
+    return ParseBackstore(n, o, &c.backstores.back());
+  }));
+  FERRY_RETURN_IF_ERROR(ForEachNamed(top, "targets", [&](const std::string& n, Obj o) {
+    c.targets.emplace_back();
+    return ParseTarget(n, o, c, &c.targets.back());
+  }));
+  if (c.targets.empty()) return Bad("$.targets", "no targets: nothing to serve");
+  // A backstore behind two targets would get two identities' worth of state: refuse.
+  std::map<std::string, std::string> owner;
+  for (const TargetConfig& t : c.targets) {
+    for (size_t i = 0; i < t.luns.size(); ++i) {
+      auto [it, fresh] = owner.emplace(t.luns[i].backstore, t.name);
+      if (!fresh) {
+        return Bad(Child(Index(Child(Child("$.targets", t.name), "luns"), i), "backstore"),
+                   "backstore '" + t.luns[i].backstore + "' is already a LUN of " + it->second);
+      }
+    }
+  }
+  return c;
+}
+
+std::string PortalConfig::Text() const {
+  const bool v6 = ip.find(':') != std::string::npos;
+  return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+}
+
+Result<PortalConfig> ParsePortal(std::string_view s) {
+  PortalConfig p;
+  std::string_view host = s, port;
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string_view::npos) return InvalidArgument("missing ']' in " + std::string(s));
+    host = s.substr(1, close - 1);
+    if (close + 1 < s.size()) {
+      if (s[close + 1] != ':')
+        return InvalidArgument("expected ':' after ']' in " + std::string(s));
+      port = s.substr(close + 2);
+    }
+  } else if (const size_t colon = s.rfind(':'); colon != std::string_view::npos) {
+    if (s.find(':') != colon) {
+      return InvalidArgument("write IPv6 portals as [address]:port: " + std::string(s));
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  iscsi::IpAddress ip;
+  if (!iscsi::ParseIpAddress(host, &ip)) {
+    return InvalidArgument("'" + std::string(host) + "' is not an IP address");
+  }
+  p.ip = std::string(host);
+  if (!port.empty() || (s.size() && s.back() == ':')) {
+    uint32_t v = 0;
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::from_chars(port.data(), port.data() + port.size(), v).ec != std::errc() || v > 65535) {
+      return InvalidArgument("bad port in '" + std::string(s) + "' (0..65535)");
+    }
+    p.port = static_cast<uint16_t>(v);
+  }
+  return p;
+}
+
+const BackstoreConfig* Config::FindBackstore(std::string_view name) const {
+  for (const auto& b : backstores) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+const AuthGroupConfig* Config::FindAuthGroup(std::string_view name) const {
+  for (const auto& a : auth_groups) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+}  // namespace ferry::daemon

@@ -1,0 +1,105 @@
+// ferryd's configuration file (JSON): backstores, CHAP credential references, targets with
+// portal groups, LUNs and ACLs. docs/ferryd-config.md describes every key.
+//
+// ParseConfig is a pure decoder (fuzzed by fuzz/ferryd_config_fuzz.cc): it checks syntax,
+// types, ranges, names and cross references, and reports the first problem as
+// "$.json.path: reason". Unknown keys are errors (they are usually typos). Files the
+// configuration points at (CHAP secrets, backing files) are read later, by the daemon,
+// before anything starts.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "iscsi/acl.h"
+#include "iscsi/chap.h"
+
+namespace ferry::daemon {
+
+struct BackstoreConfig {
+  std::string name;
+  enum class Type { kRam, kFile } type = Type::kRam;
+  std::string path;         // file
+  uint64_t size_bytes = 0;  // ram: required; file: 0 = the file's size
+  uint32_t block_size = 512;
+  bool create = false;  // file: create when missing (needs size)
+  bool direct = false;  // file: O_DIRECT
+  bool read_only = false;
+  std::string product;  // INQUIRY product id; default: the backstore name
+};
+
+// CHAP credentials by reference: secrets live in files (mode 0600), never in the config.
+struct AuthGroupConfig {
+  std::string name;
+  std::string user;
+  std::string secret_file;
+  std::string mutual_user;  // empty: one-way CHAP
+  std::string mutual_secret_file;
+};
+
+struct LunMapConfig {
+  uint64_t lun = 0;  // the target's LUN
+  uint64_t as = 0;   // the LUN number the initiator sees
+  bool write_protect = false;
+};
+
+struct AclConfig {
+  std::vector<std::string> initiators;
+  std::vector<iscsi::Network> networks;
+  std::string auth_group;  // empty: the target's
+  bool write_protect = false;
+  std::optional<std::vector<LunMapConfig>> luns;  // absent: every LUN as numbered
+};
+
+struct PortalConfig {
+  std::string ip;
+  uint16_t port = 3260;
+  std::string Text() const;  // "ip:port", IPv6 in brackets
+};
+
+struct PortalGroupConfig {
+  uint16_t tag = 1;
+  std::vector<PortalConfig> portals;
+};
+
+struct TargetLunConfig {
+  uint64_t lun = 0;
+  std::string backstore;
+  bool write_protect = false;
+};
+
+struct TargetConfig {
+  std::string name;
+  std::string alias;
+  std::vector<PortalGroupConfig> portal_groups;
+  std::vector<TargetLunConfig> luns;
+  std::string auth_group;       // CHAP for every initiator; empty: none
+  std::vector<AclConfig> acls;  // empty: open to every initiator
+};
+
+struct Config {
+  std::string state_dir;                              // empty: ferryd's --state-dir
+  std::string admin_socket;                           // empty: <state_dir>/ferryd.sock
+  std::vector<iscsi::ChapAlgorithm> chap_algorithms;  // empty: the defaults
+  std::string discovery_auth_group;                   // CHAP for discovery sessions
+  uint32_t nop_interval_s = 30;                       // 0: no NOP-In pings
+  uint32_t nop_timeout_s = 30;
+  std::vector<BackstoreConfig> backstores;
+  std::vector<AuthGroupConfig> auth_groups;
+  std::vector<TargetConfig> targets;
+
+  const BackstoreConfig* FindBackstore(std::string_view name) const;
+  const AuthGroupConfig* FindAuthGroup(std::string_view name) const;
+};
+
+Result<Config> ParseConfig(std::string_view json_text);
+
+// "ip:port" or "[v6]:port" -> portal; `what` names the value in errors.
+Result<PortalConfig> ParsePortal(std::string_view s);
+
+}  // namespace ferry::daemon

@@ -1,0 +1,185 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+namespace ferry::daemon {
+namespace {
+
+constexpr const char* kGood = R"({
+  "state_dir": "/var/lib/ferry",
+  "chap_algorithms": ["SHA-256", "MD5"],
+  "nop_interval_s": 10,
+  "discovery": {"auth_group": "disc"},
+  "auth_groups": {
+    "disc": {"user": "d", "secret_file": "/etc/ferry/disc"},
+    "esx": {"user": "esx", "secret_file": "/etc/ferry/esx",
+            "mutual_user": "array", "mutual_secret_file": "/etc/ferry/esx-mutual"}
+  },
+  "backstores": {
+    "ram0": {"type": "ram", "size": "64M"},
+    "disk": {"type": "file", "path": "/srv/disk.img", "size": 1073741824, "create": true,
+             "block_size": 4096, "direct": true}
+  },
+  "targets": {
+    "iqn.2026-11.org.ferry:vm": {
+      "alias": "vm store",
+      "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:3260", "[::1]:3261"]},
+                        {"tag": 2, "portals": ["127.0.0.2"]}],
+      "luns": [{"lun": 0, "backstore": "ram0"}, {"lun": 1, "backstore": "disk"}],
+      "auth_group": "esx",
+      "acls": [
+        {"initiators": ["iqn.1998-01.com.vmware:esx01"], "networks": ["127.0.0.0/8"]},
+        {"initiators": ["*"], "write_protect": true, "luns": [{"lun": 1, "as": 0}]}
+      ]
+    }
+  }
+})";
+
+TEST(Config, ParsesEverything) {
+  auto c = ParseConfig(kGood);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->state_dir, "/var/lib/ferry");
+  EXPECT_EQ(c->chap_algorithms.size(), 2u);
+  EXPECT_EQ(c->nop_interval_s, 10u);
+  EXPECT_EQ(c->discovery_auth_group, "disc");
+  ASSERT_EQ(c->backstores.size(), 2u);
+  const BackstoreConfig* disk = c->FindBackstore("disk");
+  ASSERT_NE(disk, nullptr);
+  EXPECT_EQ(disk->type, BackstoreConfig::Type::kFile);
+  EXPECT_EQ(disk->size_bytes, 1u << 30);
+  EXPECT_EQ(disk->block_size, 4096u);
+  EXPECT_TRUE(disk->create && disk->direct);
+  EXPECT_EQ(c->FindBackstore("ram0")->size_bytes, 64u << 20);
+  ASSERT_EQ(c->targets.size(), 1u);
+  const TargetConfig& t = c->targets[0];
+  EXPECT_EQ(t.alias, "vm store");
+  ASSERT_EQ(t.portal_groups.size(), 2u);
+  EXPECT_EQ(t.portal_groups[0].portals[1].Text(), "[::1]:3261");
+  EXPECT_EQ(t.portal_groups[1].portals[0].Text(), "127.0.0.2:3260");  // default port
+  EXPECT_EQ(t.luns.size(), 2u);
+  EXPECT_EQ(t.auth_group, "esx");
+  ASSERT_EQ(t.acls.size(), 2u);
+  EXPECT_FALSE(t.acls[0].luns.has_value());
+  ASSERT_TRUE(t.acls[1].luns.has_value());
+  EXPECT_EQ((*t.acls[1].luns)[0].lun, 1u);
+  EXPECT_EQ((*t.acls[1].luns)[0].as, 0u);
+  EXPECT_TRUE(t.acls[1].write_protect);
+}
+
+// Every refusal names the JSON path and the reason.
+struct Bad {
+  const char* json;
+  const char* message;  // a substring of the error
+};
+
+const Bad kBad[] = {
+    {R"({"targets": )", "$: not valid JSON: line 1"},
+    {R"([])", "$: expected an object"},
+    {R"({"targetz": {}})", "$.targetz: unknown key"},
+    {R"({})", "$.targets: no targets"},
+    {R"({"backstores": {"a": {"type": "tape"}}, "targets": {}})",
+     "$.backstores.a.type: unknown backstore type 'tape'"},
+    {R"({"backstores": {"a": {"type": "ram"}}})",
+     "$.backstores.a.size: a ram backstore needs a size"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "12Q"}}})", "$.backstores.a.size:"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M", "block_size": 1000}}})",
+     "$.backstores.a.block_size: must be a power of two"},
+    {R"({"backstores": {"a": {"type": "ram", "size": 1000}}})",
+     "$.backstores.a.size: must be a multiple of block_size 512"},
+    {R"({"backstores": {"a": {"type": "file"}}})", "$.backstores.a.path: required"},
+    {R"({"backstores": {"a": {"type": "file", "path": "/x", "create": true}}})",
+     "$.backstores.a.size: \"create\": true needs a size"},
+    {R"({"backstores": {"a/b": {"type": "ram", "size": "1M"}}})",
+     "$.backstores[\"a/b\"]: backstore names"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M", "read_only": "yes"}}})",
+     "$.backstores.a.read_only: expected true or false"},
+    {R"({"auth_groups": {"g": {"user": "u", "secret": "inline-secret"}}})",
+     "$.auth_groups.g: secrets are never written in the configuration"},
+    {R"({"auth_groups": {"g": {"user": "u", "secret_file": "/s", "mutual_user": "m"}}})",
+     "$.auth_groups.g: mutual CHAP needs both"},
+    {R"({"auth_groups": {"g": {"user": "u", "secret_file": "/s", "mutual_user": "m",
+         "mutual_secret_file": "/s"}}})",
+     "$.auth_groups.g.mutual_secret_file: must differ"},
+    {R"({"discovery": {"auth_group": "nope"}})",
+     "$.discovery.auth_group: no auth group named 'nope'"},
+    {R"({"chap_algorithms": ["MD4"]})", "$.chap_algorithms[0]: unknown CHAP algorithm 'MD4'"},
+    {R"({"targets": {"target1": {}}})", "$.targets.target1: iSCSI names start with"},
+    {R"({"targets": {"iqn.2026-11.org.ferry:t": {"luns": []}}})",
+     "$.targets[\"iqn.2026-11.org.ferry:t\"].portal_groups: required"},
+    {R"({"targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 0, "portals": ["127.0.0.1"]}]}}})",
+     "$.targets[\"iqn.2026-11.org.ferry:t\"].portal_groups[0].tag: portal group tags are 1..65535"},
+    {R"({"targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["::1:3260"]}]}}})",
+     "portal_groups[0].portals[0]: write IPv6 portals as [address]:port"},
+    {R"({"targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1:70000"]}]}}})",
+     "portals[0]: bad port"},
+    {R"({"targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["localhost:3260"]}]}}})",
+     "portals[0]: 'localhost' is not an IP address"},
+    {R"({"targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "missing"}]}}})",
+     "luns[0].backstore: no backstore named 'missing'"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}, {"lun": 0, "backstore": "a"}]}}})",
+     "luns[1].lun: LUN 0 is used twice"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 16384, "backstore": "a"}]}}})",
+     "luns[0].lun: must be at most 16383"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}], "acls": [{}]}}})",
+     "acls[0]: an ACL entry needs \"initiators\" or \"networks\""},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}], "acls": [{"networks": ["10.0.0.1/8"]}]}}})",
+     "acls[0].networks[0]: '10.0.0.1/8' has host bits set"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}], "acls": [{"initiators": ["IQN.X"]}]}}})",
+     "acls[0].initiators[0]: iSCSI names are lower case"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}],
+         "acls": [{"initiators": ["*"], "luns": [{"lun": 5}]}]}}})",
+     "acls[0].luns[0].lun: the target has no LUN 5"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}],
+         "acls": [{"initiators": ["*"], "luns": [{"lun": 0, "as": 1}, {"lun": 0, "as": 1}]}]}}})",
+     "acls[0].luns[1].as: LUN 1 is mapped twice"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+         "luns": [{"lun": 0, "backstore": "a"}], "auth_group": "x"}}})",
+     "$.targets[\"iqn.2026-11.org.ferry:t\"].auth_group: no auth group named 'x'"},
+    {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
+         "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+                                                  "luns": [{"lun": 0, "backstore": "a"}]},
+                     "iqn.2026-11.org.ferry:u": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
+                                                  "luns": [{"lun": 0, "backstore": "a"}]}}})",
+     "$.targets[\"iqn.2026-11.org.ferry:u\"].luns[0].backstore: backstore 'a' is already a LUN"},
+};
+
+TEST(Config, RefusesWithPathAndReason) {
+  for (const Bad& b : kBad) {
+    auto c = ParseConfig(b.json);
+    ASSERT_FALSE(c.ok()) << b.json;
+    EXPECT_NE(c.status().message().find(b.message), std::string_view::npos)
+        << "want: " << b.message << "\ngot:  " << c.status().message();
+  }
+}
+
+TEST(Config, Portals) {
+  auto p = ParsePortal("192.0.2.1:3261");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->Text(), "192.0.2.1:3261");
+  p = ParsePortal("[2001:db8::1]");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->Text(), "[2001:db8::1]:3260");
+  for (const char* bad :
+       {"", ":3260", "1.2.3.4:", "1.2.3.4:x", "[::1", "[::1]x", "1.2.3.4:123456"}) {
+    EXPECT_FALSE(ParsePortal(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ferry::daemon

@@ -1,0 +1,247 @@
+#include "daemon/daemon.h"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "base/log.h"
+#include "base/size_parse.h"
+#include "daemon/admin.h"
+#include "daemon/config.h"
+#include "daemon/setup.h"
+#include "io/reactor.h"
+#include "iscsi/target.h"
+
+namespace ferry::daemon {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void OnStop(int) { g_stop = 1; }
+
+using json = nlohmann::json;
+
+int Fail(int code, std::string_view what) {
+  std::cerr << "ferryd: " << what << "\n";
+  return code;
+}
+
+// The configuration: the file, or the embedded default from the command line.
+Result<Config> LoadConfig(const DaemonOptions& o) {
+  if (o.config_path.empty()) {
+    FERRY_ASSIGN_OR_RETURN(PortalConfig portal,
+                           ParsePortal(o.listen.empty() ? "127.0.0.1:3260" : o.listen));
+    auto size = ParseSize(o.lun_size);
+    if (!size.ok()) return InvalidArgument("--lun-size: " + std::string(size.status().message()));
+    return DemoConfig(portal, *size);
+  }
+  if (!o.listen.empty()) {
+    return InvalidArgument(
+        "--listen is for the embedded default; with --config, portals are "
+        "in each target's \"portal_groups\"");
+  }
+  std::ifstream in(o.config_path);
+  if (!in) return NotFound("cannot read " + o.config_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto c = ParseConfig(text.str());
+  if (!c.ok()) return InvalidArgument(o.config_path + ": " + std::string(c.status().message()));
+  return c;
+}
+
+json LunsJson(const Config& c, const Setup& s, const iscsi::Server& server) {
+  json out = json::array();
+  for (const TargetConfig& t : c.targets) {
+    for (const TargetLunConfig& l : t.luns) {
+      const Backstore& b = s.backstores.at(l.backstore);
+      const block::Geometry& g = b.device->geometry();
+      int sessions = 0;
+      for (const iscsi::SessionInfo& si : server.Sessions()) {
+        if (si.target == t.name) sessions++;
+      }
+      char naa[33];
+      for (size_t i = 0; i < 16; ++i)
+        std::snprintf(naa + 2 * i, 3, "%02x", b.lu->identity().naa[i]);
+      out.push_back({{"target", t.name},
+                     {"lun", l.lun},
+                     {"backstore", l.backstore},
+                     {"type", b.config.type == BackstoreConfig::Type::kRam ? "ram" : "file"},
+                     {"path", b.config.path},
+                     {"size_bytes", g.num_blocks.value() * g.block_size},
+                     {"block_size", g.block_size},
+                     {"write_protect", l.write_protect || b.config.read_only},
+                     {"naa", std::string(naa)},
+                     {"serial", b.lu->identity().serial},
+                     {"target_sessions", sessions}});
+    }
+  }
+  return out;
+}
+
+json SessionsJson(const iscsi::Server& server) {
+  json out = json::array();
+  for (const iscsi::SessionInfo& s : server.Sessions()) {
+    out.push_back({{"initiator", s.initiator},
+                   {"target", s.target},
+                   {"type", s.discovery ? "discovery" : "normal"},
+                   {"peer", s.peer},
+                   {"portal", s.portal},
+                   {"isid", s.isid},
+                   {"tsih", s.tsih},
+                   {"header_digest", s.header_digest ? "CRC32C" : "None"},
+                   {"data_digest", s.data_digest ? "CRC32C" : "None"},
+                   {"chap", s.chap},
+                   {"commands", s.commands},
+                   {"luns", s.luns}});
+  }
+  return out;
+}
+
+struct Running {
+  Config config;
+  Setup setup;
+  std::string state_dir;
+  iscsi::Server* server;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+Status HandleAdmin(const Running& r, const AdminRequest& req, json* result) {
+  const iscsi::Server& server = *r.server;
+  if (req.method == "status") {
+    const iscsi::ServerStats& st = const_cast<iscsi::Server&>(server).stats();
+    json targets = json::array();
+    for (const TargetConfig& t : r.config.targets) {
+      targets.push_back({{"name", t.name},
+                         {"luns", t.luns.size()},
+                         {"acl_entries", t.acls.size()},
+                         {"chap", !t.auth_group.empty()}});
+    }
+    *result = {{"daemon", "ferryd"},
+               {"pid", getpid()},
+               {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::steady_clock::now() - r.started)
+                                .count()},
+               {"state_dir", r.state_dir},
+               {"portals", server.listen_addresses()},
+               {"targets", targets},
+               {"sessions", server.Sessions().size()},
+               {"connections", server.connections()},
+               {"stats",
+                {{"connections_accepted", st.connections_accepted},
+                 {"logins", st.logins},
+                 {"login_failures", st.login_failures},
+                 {"commands", st.commands},
+                 {"rejects", st.rejects}}}};
+    return Status::Ok();
+  }
+  if (req.method == "sessions") {
+    *result = SessionsJson(server);
+    return Status::Ok();
+  }
+  if (req.method == "luns") {
+    *result = LunsJson(r.config, r.setup, server);
+    return Status::Ok();
+  }
+  return NotFound("unknown method '" + req.method + "' (status, sessions, luns)");
+}
+
+void PrintBanner(const Running& r, const std::string& admin_path) {
+  for (const TargetConfig& t : r.config.targets) {
+    std::printf("ferryd: serving %s on %s (", t.name.c_str(),
+                r.server->listen_addresses().front().c_str());
+    for (size_t i = 0; i < t.luns.size(); ++i) {
+      const Backstore& b = r.setup.backstores.at(t.luns[i].backstore);
+      std::printf(
+          "%sLUN %llu: %s %s", i ? ", " : "", static_cast<unsigned long long>(t.luns[i].lun),
+          b.config.type == BackstoreConfig::Type::kRam ? "RAM" : "file", b.config.name.c_str());
+    }
+    std::printf(")\n");
+  }
+  const std::string base = "iscsi://" + r.server->listen_addresses().front();
+  const std::string& t0 = r.config.targets.front().name;
+  const uint64_t l0 = r.config.targets.front().luns.front().lun;
+  std::printf(
+      "Try:\n"
+      "  iscsi-ls -s %s\n"
+      "  iscsi-inq %s/%s/%llu\n"
+      "  qemu-img info %s/%s/%llu\n"
+      "  iscsi-test-cu --dataloss -t SCSI.Read10 %s/%s/%llu\n"
+      "  ferryctl --socket %s status\n"
+      "Stop with Ctrl-C.\n",
+      base.c_str(), base.c_str(), t0.c_str(), static_cast<unsigned long long>(l0), base.c_str(),
+      t0.c_str(), static_cast<unsigned long long>(l0), base.c_str(), t0.c_str(),
+      static_cast<unsigned long long>(l0), admin_path.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonOptions& o) {
+  if (!SetLogLevel(o.log_level)) return Fail(2, "unknown --log-level '" + o.log_level + "'");
+  auto config = LoadConfig(o);
+  if (!config.ok()) return Fail(2, config.status().message());
+  Running r{.config = std::move(*config), .setup = {}, .state_dir = o.state_dir, .server = nullptr};
+  if (r.state_dir.empty()) r.state_dir = r.config.state_dir;
+  if (r.state_dir.empty()) r.state_dir = "/var/lib/ferry";
+  if (o.check_only) {
+    std::printf("ferryd: %s is valid (%zu backstores, %zu targets)\n", o.config_path.c_str(),
+                r.config.backstores.size(), r.config.targets.size());
+    return 0;
+  }
+  auto setup = Prepare(r.config, r.state_dir);
+  if (!setup.ok()) return Fail(2, setup.status().message());
+  r.setup = std::move(*setup);
+  auto reactor = io::Reactor::Create({.name = "ferryd"});
+  if (!reactor.ok()) return Fail(1, reactor.status().message());
+  iscsi::Server server(reactor->get());
+  r.server = &server;
+  server.set_options({.discovery_chap = r.setup.discovery_chap,
+                      .chap_algorithms = r.config.chap_algorithms.empty()
+                                             ? iscsi::ServerOptions{}.chap_algorithms
+                                             : r.config.chap_algorithms,
+                      .nop_interval = std::chrono::seconds(r.config.nop_interval_s),
+                      .nop_timeout = std::chrono::seconds(r.config.nop_timeout_s)});
+  std::map<std::string, std::string> bound;  // configured portal -> listening address
+  for (const TargetConfig& t : r.config.targets) {
+    for (const PortalGroupConfig& g : t.portal_groups) {
+      for (const PortalConfig& p : g.portals) {
+        if (bound.contains(p.Text())) continue;
+        auto port = server.Listen(p.ip, p.port);
+        if (!port.ok()) return Fail(1, port.status().message());
+        bound[p.Text()] = server.listen_addresses().back();
+      }
+    }
+  }
+  for (auto& t : MakeTargets(r.config, r.setup, bound)) server.AddTarget(std::move(t));
+  std::string admin_path = o.admin_socket;
+  if (admin_path.empty()) admin_path = r.config.admin_socket;
+  if (admin_path.empty()) admin_path = r.state_dir + "/ferryd.sock";
+  auto admin = AdminServer::Start(
+      reactor->get(), admin_path,
+      [&r](const AdminRequest& req, json* result) { return HandleAdmin(r, req, result); });
+  if (!admin.ok()) return Fail(1, admin.status().message());
+  PrintBanner(r, admin_path);
+  struct sigaction sa {};
+  sa.sa_handler = OnStop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  io::Reactor* re = reactor->get();
+  std::function<void()> poll = [&] {
+    if (g_stop) {
+      (*admin)->Stop();
+      return server.Stop();
+    }
+    re->RunAfter(std::chrono::milliseconds(100), [&] { poll(); });
+  };
+  poll();
+  re->RunUntil([&] { return g_stop && server.idle(); });
+  admin->reset();
+  std::printf("ferryd: stopped (%llu logins, %llu commands)\n",
+              static_cast<unsigned long long>(server.stats().logins),
+              static_cast<unsigned long long>(server.stats().commands));
+  return 0;
+}
+
+}  // namespace ferry::daemon

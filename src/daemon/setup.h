@@ -1,0 +1,50 @@
+// From a parsed configuration to running objects: CHAP secrets read from their files,
+// backstores opened with their persistent identities, iSCSI targets with their LUNs, ACLs
+// and portal groups. Everything that can fail does so here, before ferryd listens.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "daemon/config.h"
+#include "ferry/block_device.h"
+#include "iscsi/target.h"
+
+namespace ferry::daemon {
+
+// Reads one CHAP secret: the file's first line. Refused when the file is readable by group
+// or others, or the secret is not 12..255 printable characters without spaces (RFC 7143
+// 12.1.3 wants at least 12 bytes without IPsec; some initiators break on spaces and '#').
+Result<std::string> ReadSecret(const std::string& path);
+
+Result<std::shared_ptr<const iscsi::ChapCredentials>> LoadAuthGroup(const AuthGroupConfig& a);
+
+// The embedded default: RAM LUN 0 and file LUN 1 (`<state_dir>/demo-file.img`) behind
+// iqn.2026-11.org.ferry:demo on `portal`, open to every initiator.
+Config DemoConfig(const PortalConfig& portal, uint64_t lun_size);
+inline constexpr const char* kDemoTarget = "iqn.2026-11.org.ferry:demo";
+
+struct Backstore {
+  BackstoreConfig config;
+  std::shared_ptr<block::BlockDevice> device;
+  std::shared_ptr<scsi::LogicalUnit> lu;
+};
+
+struct Setup {
+  std::map<std::string, Backstore> backstores;
+  std::map<std::string, std::shared_ptr<const iscsi::ChapCredentials>> auth;
+  std::shared_ptr<const iscsi::ChapCredentials> discovery_chap;
+};
+
+// Reads the secrets and opens every backstore (creating the state directory).
+Result<Setup> Prepare(const Config& c, const std::string& state_dir);
+
+// The iSCSI targets; `bound` maps each configured portal ("ip:port" as written) to the
+// address the server actually listens on (port 0 picks one).
+std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
+    const Config& c, const Setup& s, const std::map<std::string, std::string>& bound);
+
+}  // namespace ferry::daemon

@@ -1,0 +1,165 @@
+#!/bin/bash
+# ferryd configuration, access control and administration, with real initiators:
+#  - bad configurations are refused before anything listens, naming the JSON path;
+#  - CHAP (libiscsi speaks MD5): one-way and mutual, wrong secrets refused, discovery CHAP;
+#  - ACLs: SendTargets lists only the targets an initiator may log in to, other initiators
+#    are refused (authorization failure), per-initiator LUN maps and write protection;
+#  - NOP-In pings keep an idle session (qemu-io sleeping) alive;
+#  - ferryctl status / sessions / luns over the admin socket.
+# Usage: ferryd_access_test.sh FERRYD FERRYCTL. Exit 77 when libiscsi-bin/qemu-utils are
+# missing.
+set -euo pipefail
+ferryd=$(realpath "$1")
+ferryctl=$(realpath "$2")
+for tool in iscsi-ls iscsi-inq iscsi-readcapacity16 iscsi-test-cu qemu-io; do
+  command -v $tool >/dev/null || {
+    echo "SKIPPED: $tool is missing (scripts/install-deps installs libiscsi-bin, qemu-utils)" >&2
+    exit 77
+  }
+done
+work=$(mktemp -d /var/tmp/ferry-access-XXXXXX)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$work/ferryd.log" ] && tail -20 "$work/ferryd.log" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# Secrets live in files, mode 0600.
+printf 'initiator-secret-1\n' >"$work/esx"
+printf 'target-secret-22\n' >"$work/esx-mutual"
+printf 'discovery-secret\n' >"$work/disc"
+chmod 600 "$work/esx" "$work/esx-mutual" "$work/disc"
+
+config() {  # config FILE [EXTRA-TOP-LEVEL-JSON]
+  cat >"$1" <<JSON
+{
+  ${2:-}
+  "nop_interval_s": 1,
+  "nop_timeout_s": 2,
+  "discovery": {"auth_group": "disc"},
+  "auth_groups": {
+    "disc": {"user": "disc", "secret_file": "$work/disc"},
+    "esx": {"user": "esx", "secret_file": "$work/esx",
+            "mutual_user": "array", "mutual_secret_file": "$work/esx-mutual"}
+  },
+  "backstores": {
+    "r0": {"type": "ram", "size": "64M"},
+    "r1": {"type": "ram", "size": "32M", "block_size": 4096},
+    "r2": {"type": "ram", "size": "16M"}
+  },
+  "targets": {
+    "iqn.2026-11.org.ferry:chap": {
+      "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}],
+      "luns": [{"lun": 0, "backstore": "r0"}],
+      "auth_group": "esx"
+    },
+    "iqn.2026-11.org.ferry:acl": {
+      "portal_groups": [{"tag": 2, "portals": ["127.0.0.1:0"]}],
+      "luns": [{"lun": 3, "backstore": "r1"}, {"lun": 4, "backstore": "r2"}],
+      "acls": [{"initiators": ["iqn.2026-11.org.ferry:good"], "networks": ["127.0.0.0/8"],
+                "luns": [{"lun": 3, "as": 0, "write_protect": true}, {"lun": 4, "as": 1}]}]
+    }
+  }
+}
+JSON
+}
+
+echo "== bad configurations are refused before anything starts"
+config "$work/typo.json" '"stat_dir": "/tmp",'
+rc=0; "$ferryd" --config "$work/typo.json" --state-dir "$work/state" >"$work/out" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q '\$.stat_dir: unknown key' "$work/out" || { cat "$work/out"; fail "typo not refused"; }
+[ ! -e "$work/state" ] || fail "a refused config created the state directory"
+pass "unknown key refused: $(cat "$work/out")"
+chmod 644 "$work/disc"
+config "$work/c.json"
+rc=0; "$ferryd" --config "$work/c.json" --state-dir "$work/state" >"$work/out" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q "chmod 600" "$work/out" || { cat "$work/out"; fail "readable secret accepted"; }
+pass "world-readable secret refused: $(cat "$work/out")"
+chmod 600 "$work/disc"
+"$ferryd" --config "$work/c.json" --check | grep -q "is valid" || fail "--check"
+
+echo "== start"
+"$ferryd" --config "$work/c.json" --state-dir "$work/state" --log-level debug \
+  >"$work/ferryd.log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do
+  grep -q "^Stop with" "$work/ferryd.log" 2>/dev/null && break
+  kill -0 $pid 2>/dev/null || fail "ferryd exited at start"
+  sleep 0.1
+done
+port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/ferryd.log" | head -1)
+[ -n "$port" ] || fail "ferryd did not report its port"
+p="127.0.0.1:$port"
+chap="esx%initiator-secret-1@$p"
+sock="$work/state/ferryd.sock"
+
+echo "== discovery: CHAP, and only the targets an initiator may log in to"
+iscsi-ls "iscsi://$p" >"$work/ls" 2>&1 && fail "discovery without CHAP was accepted"
+iscsi-ls "iscsi://disc%discovery-secret@$p" >"$work/ls" || fail "discovery with CHAP"
+grep -q "ferry:chap" "$work/ls" || fail "chap target not listed"
+grep -q "ferry:acl" "$work/ls" && fail "acl target listed to an initiator outside its ACL"
+iscsi-ls -i iqn.2026-11.org.ferry:good "iscsi://disc%discovery-secret@$p" >"$work/ls"
+grep -q "Target:iqn.2026-11.org.ferry:acl Portal:$p,2" "$work/ls" ||
+  { cat "$work/ls"; fail "acl target not listed to its initiator"; }
+pass "SendTargets filtered by ACL"
+
+echo "== CHAP logins"
+iscsi-inq "iscsi://$chap/iqn.2026-11.org.ferry:chap/0" >/dev/null || fail "one-way CHAP"
+iscsi-inq "iscsi://esx%wrong-secret-1@$p/iqn.2026-11.org.ferry:chap/0" >"$work/out" 2>&1 &&
+  fail "wrong CHAP secret accepted"
+grep -q "Authentication failure" "$work/out" || { cat "$work/out"; fail "wrong secret: status"; }
+iscsi-inq "iscsi://$p/iqn.2026-11.org.ferry:chap/0" >/dev/null 2>&1 && fail "no CHAP accepted"
+iscsi-inq "iscsi://$chap/iqn.2026-11.org.ferry:chap/0?target_user=array&target_password=target-secret-22" \
+  >/dev/null || fail "mutual CHAP"
+iscsi-inq "iscsi://$chap/iqn.2026-11.org.ferry:chap/0?target_user=array&target_password=not-the-secret" \
+  >"$work/out" 2>&1 && fail "initiator accepted a wrong target secret"
+grep -q "Invalid CHAP_R" "$work/out" || { cat "$work/out"; fail "mutual: target's proof"; }
+pass "CHAP one-way, mutual, wrong secrets"
+
+echo "== ACL: LUN map and write protection"
+iscsi-inq "iscsi://$p/iqn.2026-11.org.ferry:acl/0" >"$work/out" 2>&1 &&
+  fail "an initiator outside the ACL logged in"
+grep -q "Authorization failure" "$work/out" || { cat "$work/out"; fail "ACL refusal status"; }
+good=(-i iqn.2026-11.org.ferry:good)
+iscsi-readcapacity16 "${good[@]}" "iscsi://$p/iqn.2026-11.org.ferry:acl/0" >"$work/cap"
+grep -q "LOGICAL BLOCK LENGTH IN BYTES:4096" "$work/cap" || { cat "$work/cap"; fail "LUN 0 is not LUN 3"; }
+iscsi-ls -s "${good[@]}" "iscsi://disc%discovery-secret@$p" >"$work/ls" 2>/dev/null || true
+iscsi-test-cu --dataloss "${good[@]}" -t SCSI.Write16.WriteProtect \
+  "iscsi://$p/iqn.2026-11.org.ferry:acl/0" >"$work/wp" 2>&1 || true
+grep -q "WriteProtect ...passed" "$work/wp" || { cat "$work/wp"; fail "mapped LUN 0 not write-protected"; }
+iscsi-test-cu --dataloss "${good[@]}" -t SCSI.Write16.Simple \
+  "iscsi://$p/iqn.2026-11.org.ferry:acl/1" >"$work/w1" 2>&1 || true
+grep -q "Simple ...passed" "$work/w1" || { cat "$work/w1"; fail "writes to mapped LUN 1"; }
+pass "LUN 3 shown as write-protected LUN 0, LUN 4 as writable LUN 1"
+
+echo "== NOP-In pings keep an idle session alive; ferryctl sees it"
+qemu-io -f raw -c "sleep 4000" -c "read 0 4k" \
+  "iscsi://$chap/iqn.2026-11.org.ferry:chap/0" >"$work/qio" 2>&1 &
+qpid=$!
+sleep 1.5
+"$ferryctl" --socket "$sock" sessions >"$work/sessions" || fail "ferryctl sessions"
+cat "$work/sessions"
+grep -q "iqn.2008-11.org.linux-kvm *iqn.2026-11.org.ferry:chap *normal .* yes" "$work/sessions" ||
+  fail "the qemu-io session is not listed with CHAP"
+"$ferryctl" --socket "$sock" status | tee "$work/status"
+grep -q "iqn.2026-11.org.ferry:acl *2 *1 entries" "$work/status" || fail "ferryctl status"
+"$ferryctl" --socket "$sock" luns | tee "$work/luns"
+grep -q "iqn.2026-11.org.ferry:acl *3 *r1 *ram *32.0 MiB *4096" "$work/luns" || fail "ferryctl luns"
+"$ferryctl" --socket "$sock" luns --json | grep -q '"naa": "6' || fail "ferryctl luns --json"
+wait $qpid || { cat "$work/qio"; fail "qemu-io after 4 s idle"; }
+grep -q "read 4096/4096" "$work/qio" || { cat "$work/qio"; fail "read after idle"; }
+pings=$(grep -c "NOP-In ping" "$work/ferryd.log" || true)
+[ "$pings" -ge 2 ] || fail "expected NOP-In pings during 4 s idle, saw $pings"
+grep -q "did not answer a NOP-In" "$work/ferryd.log" && fail "qemu's session timed out"
+pass "$pings NOP-In pings answered; ferryctl status, sessions, luns"
+
+echo "== clean stop"
+kill -TERM $pid
+wait $pid || fail "ferryd did not exit cleanly"
+pid=""
+grep -q "ferryd: stopped" "$work/ferryd.log" || fail "no clean stop"
+[ ! -e "$sock" ] || fail "admin socket left behind"
+echo "access: all checks passed"
