@@ -46,6 +46,7 @@ run: build
 	$(BUILD)/src/daemon/ferryd --state-dir $(STATE_DIR)
 
 bench: build
+	scripts/install-deps --bench
 	bench/run-all $(BUILD)
 
 clean:
