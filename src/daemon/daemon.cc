@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "base/log.h"
 #include "base/size_parse.h"
@@ -12,6 +13,7 @@
 #include "daemon/config.h"
 #include "daemon/setup.h"
 #include "io/reactor.h"
+#include "io/reactor_threads.h"
 #include "iscsi/target.h"
 
 namespace ferry::daemon {
@@ -109,7 +111,7 @@ struct Running {
 Status HandleAdmin(const Running& r, const AdminRequest& req, json* result) {
   const iscsi::Server& server = *r.server;
   if (req.method == "status") {
-    const iscsi::ServerStats& st = const_cast<iscsi::Server&>(server).stats();
+    const iscsi::ServerStats& st = server.stats();
     json targets = json::array();
     for (const TargetConfig& t : r.config.targets) {
       targets.push_back({{"name", t.name},
@@ -128,11 +130,11 @@ Status HandleAdmin(const Running& r, const AdminRequest& req, json* result) {
                {"sessions", server.Sessions().size()},
                {"connections", server.connections()},
                {"stats",
-                {{"connections_accepted", st.connections_accepted},
-                 {"logins", st.logins},
-                 {"login_failures", st.login_failures},
-                 {"commands", st.commands},
-                 {"rejects", st.rejects}}}};
+                {{"connections_accepted", st.connections_accepted.load()},
+                 {"logins", st.logins.load()},
+                 {"login_failures", st.login_failures.load()},
+                 {"commands", st.commands.load()},
+                 {"rejects", st.rejects.load()}}}};
     return Status::Ok();
   }
   if (req.method == "sessions") {
@@ -194,7 +196,15 @@ int RunDaemon(const DaemonOptions& o) {
   r.setup = std::move(*setup);
   auto reactor = io::Reactor::Create({.name = "ferryd"});
   if (!reactor.ok()) return Fail(1, reactor.status().message());
-  iscsi::Server server(reactor->get());
+  // One reactor per core: this thread's (it also accepts and answers the admin socket) and
+  // reactors-1 more on threads of their own; connections are spread over all of them.
+  const unsigned reactors =
+      o.reactors > 0 ? o.reactors : std::max(1u, std::thread::hardware_concurrency());
+  auto extra = io::ReactorThreads::Start(reactors - 1, "ferryd");
+  if (!extra.ok()) return Fail(1, extra.status().message());
+  std::vector<io::Reactor*> workers = {reactor->get()};
+  for (size_t i = 0; i < (*extra)->size(); ++i) workers.push_back((*extra)->at(i));
+  iscsi::Server server(reactor->get(), {}, workers);
   r.server = &server;
   server.set_options({.discovery_chap = r.setup.discovery_chap,
                       .chap_algorithms = r.config.chap_algorithms.empty()
@@ -238,9 +248,10 @@ int RunDaemon(const DaemonOptions& o) {
   poll();
   re->RunUntil([&] { return g_stop && server.idle(); });
   admin->reset();
+  extra->reset();  // every connection is gone: stop the other reactors
   std::printf("ferryd: stopped (%llu logins, %llu commands)\n",
-              static_cast<unsigned long long>(server.stats().logins),
-              static_cast<unsigned long long>(server.stats().commands));
+              static_cast<unsigned long long>(server.stats().logins.load()),
+              static_cast<unsigned long long>(server.stats().commands.load()));
   return 0;
 }
 

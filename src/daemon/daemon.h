@@ -14,6 +14,7 @@ struct DaemonOptions {
   std::string lun_size = "1G";  // embedded default only
   std::string admin_socket;     // empty: the config's, else <state_dir>/ferryd.sock
   std::string log_level = "info";
+  unsigned reactors = 0;    // event loops (threads); 0: one per core
   bool check_only = false;  // --check: validate the configuration and exit
 };
 

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--admin-socket", o.admin_socket,
                  "admin socket path (default: <state-dir>/ferryd.sock)");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off");
+  app.add_option("--reactors", o.reactors,
+                 "event loops serving connections (default: one per core)")
+      ->check(CLI::Range(1u, 256u));
   try {  // NOLINT: CLI11 reports parse errors as exceptions; they stop here
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

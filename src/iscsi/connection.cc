@@ -13,15 +13,17 @@ namespace ferry::iscsi {
 // The largest data segment accepted before operational negotiation (RFC 7143 13.12).
 constexpr uint32_t kLoginMaxRecvDataSegment = 8192;
 
-Connection::Connection(Server* server, int fd, std::string peer, std::string local)
+Connection::Connection(Server* server, io::Reactor* reactor, int fd, std::string peer,
+                       std::string local)
     : server_(server),
+      reactor_(reactor),
       peer_(std::move(peer)),
       local_(std::move(local)),
-      stream_(server->reactor(), fd),
+      stream_(reactor, fd),
       negotiator_(TargetPolicy{}) {}
 
 Connection::~Connection() {
-  if (nop_timer_ != 0) server_->reactor()->CancelTimer(nop_timer_);
+  if (nop_timer_ != 0) reactor_->CancelTimer(nop_timer_);
 }
 
 SessionInfo Connection::info() const {
@@ -34,7 +36,7 @@ SessionInfo Connection::info() const {
                 .header_digest = params_.header_digest,
                 .data_digest = params_.data_digest,
                 .chap = auth_ == AuthState::kDone,
-                .commands = commands_seen_};
+                .commands = commands_seen()};
   static constexpr char kHex[] = "0123456789abcdef";
   for (uint8_t b : isid_) {
     i.isid += kHex[b >> 4];
@@ -47,15 +49,10 @@ SessionInfo Connection::info() const {
   return i;
 }
 
-bool Connection::SameSession(const Connection& o) const {
-  return full_feature_ && target_ != nullptr && target_ == o.target_ && isid_ == o.isid_ &&
-         params_.initiator_name == o.params_.initiator_name;
-}
-
 void Connection::ArmNopTimer() {
   const auto interval = server_->options().nop_interval;
   if (closed_ || interval.count() == 0) return;
-  nop_timer_ = server_->reactor()->RunAfter(interval, [this] {
+  nop_timer_ = reactor_->RunAfter(interval, [this] {
     nop_timer_ = 0;
     OnNopTimer();
   });
@@ -91,7 +88,7 @@ void Connection::Start() {
 void Connection::Close(std::string_view why) {
   if (closed_) return MaybeReap();  // e.g. the read that the shutdown woke up
   closed_ = true;
-  if (nop_timer_ != 0) server_->reactor()->CancelTimer(nop_timer_);
+  if (nop_timer_ != 0) reactor_->CancelTimer(nop_timer_);
   nop_timer_ = 0;
   FERRY_LOG_DEBUG("iscsi: closing connection from {}: {}", peer_, why);
   stream_.Close();

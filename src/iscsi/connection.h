@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -26,16 +27,16 @@ namespace ferry::iscsi {
 
 class Connection {
  public:
-  // `local`: the portal ("ip:port") the connection came in through.
-  Connection(Server* server, int fd, std::string peer, std::string local);
+  // Runs on `reactor`. `local`: the portal ("ip:port") the connection came in through.
+  Connection(Server* server, io::Reactor* reactor, int fd, std::string peer, std::string local);
   ~Connection();
   void Start();
   void Close(std::string_view why);
   bool closed() const { return closed_; }
   bool in_full_feature() const { return full_feature_; }
+  io::Reactor* reactor() const { return reactor_; }
   SessionInfo info() const;
-  // Same initiator, ISID and target: a login that reinstates this session.
-  bool SameSession(const Connection& other) const;
+  uint64_t commands_seen() const { return commands_seen_.load(std::memory_order_relaxed); }
 
  private:
   struct Command;
@@ -93,6 +94,7 @@ class Connection {
   void NoSuchLun(Command& c);
 
   Server* server_;
+  io::Reactor* reactor_;
   std::string peer_;
   std::string local_;
   io::TcpStream stream_;
@@ -139,8 +141,8 @@ class Connection {
   uint32_t expcmdsn_ = 0;
   static constexpr uint32_t kCmdWindow = 64;
   uint32_t next_ttt_ = 1;
-  int executing_ = 0;  // commands inside a logical unit
-  uint64_t commands_seen_ = 0;
+  int executing_ = 0;                       // commands inside a logical unit
+  std::atomic<uint64_t> commands_seen_{0};  // read by Server::Sessions() on other threads
 
   // NOP-In pings.
   io::Reactor::Clock::time_point last_rx_{};

@@ -243,7 +243,7 @@ void Connection::EnterFullFeaturePhase() {
   // response is queued already and encoded before this flag takes effect.
   full_feature_ = true;
   server_->stats().logins++;
-  if (target_ != nullptr) server_->ReinstateSession(this);
+  server_->RegisterSession(this, info());
   FERRY_LOG_INFO("iscsi: {} logged in from {} ({} session{})", params_.initiator_name, peer_,
                  params_.session_type == SessionType::kDiscovery ? "discovery" : "normal",
                  target_ ? " to " + target_->config().name : "");

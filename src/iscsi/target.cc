@@ -75,8 +75,24 @@ uint64_t EncodeLun(uint64_t lun) {
   return (0x4000ull | (lun & 0x3fff)) << 48;
 }
 
-Server::Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets)
-    : reactor_(reactor), targets_(std::move(targets)) {}
+Server::Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets,
+               std::vector<io::Reactor*> workers)
+    : reactor_(reactor), targets_(std::move(targets)), workers_(std::move(workers)) {
+  if (workers_.empty()) workers_.push_back(reactor_);
+}
+
+uint16_t Server::NewTsih() {
+  uint16_t t;
+  do {
+    t = next_tsih_.fetch_add(1, std::memory_order_relaxed);
+  } while (t == 0);
+  return t;
+}
+
+size_t Server::connections() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return conns_.size();
+}
 
 Server::~Server() = default;
 
@@ -90,8 +106,13 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
       return;
     }
     stats_.connections_accepted++;
-    conns_.push_back(std::make_unique<Connection>(this, fd, std::move(peer), addresses_[index]));
-    conns_.back()->Start();
+    io::Reactor* w = workers_[next_worker_.fetch_add(1) % workers_.size()];
+    auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), addresses_[index]);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      conns_[c.get()] = c;
+    }
+    PostTo(c, [](Connection& conn) { conn.Start(); });
   });
   if (!l.ok()) return l.status();
   uint16_t bound = (*l)->port();
@@ -102,17 +123,27 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
   return bound;
 }
 
+void Server::PostTo(const std::shared_ptr<Connection>& c, void (*fn)(Connection&)) {
+  c->reactor()->Post([w = std::weak_ptr<Connection>(c), fn] {
+    if (auto conn = w.lock()) fn(*conn);
+  });
+}
+
 void Server::Stop() {
   stopping_ = true;
   for (auto& l : listeners_) l->Close();
-  for (auto& c : conns_) c->Close("target stopping");
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [raw, c] : conns_) {
+    (void)raw;
+    PostTo(c, [](Connection& conn) { conn.Close("target stopping"); });
+  }
 }
 
 bool Server::idle() const {
   for (const auto& l : listeners_) {
     if (!l->idle()) return false;
   }
-  return conns_.empty();
+  return connections() == 0;
 }
 
 const Target* Server::FindTarget(std::string_view name) const {
@@ -122,33 +153,49 @@ const Target* Server::FindTarget(std::string_view name) const {
   return nullptr;
 }
 
-void Server::ReinstateSession(const Connection* fresh) {
-  for (auto& c : conns_) {
-    if (c.get() != fresh && !c->closed() && c->SameSession(*fresh)) {
-      FERRY_LOG_INFO("iscsi: session of {} reinstated: closing the old connection",
-                     fresh->info().initiator);
-      c->Close("session reinstated");
+void Server::RegisterSession(Connection* c, SessionInfo info) {
+  const std::string info_initiator = info.initiator, info_isid = info.isid;
+  std::vector<std::shared_ptr<Connection>> old;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [other, s] : sessions_) {
+      if (!info.discovery && !s.discovery && s.initiator == info.initiator && s.isid == info.isid &&
+          s.target == info.target) {
+        old.push_back(conns_.at(other));
+      }
     }
+    for (const auto& o : old) sessions_.erase(o.get());
+    sessions_[c] = std::move(info);
+  }
+  for (const auto& o : old) {
+    FERRY_LOG_INFO("iscsi: session of {} (ISID {}) reinstated: closing the old connection",
+                   info_initiator, info_isid);
+    PostTo(o, [](Connection& conn) { conn.Close("session reinstated"); });
   }
 }
 
 std::vector<SessionInfo> Server::Sessions() const {
   std::vector<SessionInfo> v;
-  for (const auto& c : conns_) {
-    if (c->in_full_feature() && !c->closed()) v.push_back(c->info());
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [c, s] : sessions_) {
+    v.push_back(s);
+    v.back().commands = c->commands_seen();
   }
   return v;
 }
 
 void Server::Reap(Connection* c) {
-  // Destroy later: the connection is still on the stack of its own callback.
-  reactor_->Post([this, c] {
-    for (auto it = conns_.begin(); it != conns_.end(); ++it) {
-      if (it->get() == c) {
-        conns_.erase(it);
-        return;
-      }
-    }
+  // Destroy later, on the connection's reactor: it is still on the stack of its own
+  // callback now, and nothing of it may run elsewhere.
+  c->reactor()->Post([this, c] {
+    std::shared_ptr<Connection> last;
+    std::lock_guard<std::mutex> l(mu_);
+    sessions_.erase(c);
+    auto it = conns_.find(c);
+    if (it == conns_.end()) return;
+    last = std::move(it->second);
+    conns_.erase(it);
+    // `last` is released after the lock (declared before it): the connection dies here.
   });
 }
 

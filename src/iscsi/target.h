@@ -1,14 +1,20 @@
 // An iSCSI target (RFC 7143) serving SCSI logical units, and the server that accepts its
 // connections.
 //
-// Threads: a Server lives on one reactor; its connections run there too.
+// Threads: a Server accepts on one reactor and spreads connections over its worker reactors
+// (one per core; a connection stays on the reactor it was given). Targets, options and
+// the ACLs are read-only once connections arrive; the connection set, statistics and the
+// session registry are shared and locked or atomic.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/reactor.h"
@@ -99,11 +105,11 @@ bool DecodeLun(uint64_t field, uint64_t* lun);
 uint64_t EncodeLun(uint64_t lun);
 
 struct ServerStats {
-  uint64_t connections_accepted = 0;
-  uint64_t logins = 0;
-  uint64_t login_failures = 0;
-  uint64_t commands = 0;
-  uint64_t rejects = 0;
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> logins{0};
+  std::atomic<uint64_t> login_failures{0};
+  std::atomic<uint64_t> commands{0};
+  std::atomic<uint64_t> rejects{0};
 };
 
 struct ServerOptions {
@@ -118,7 +124,10 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets);
+  // `reactor`: where the server accepts (the caller's). `workers`: where connections run,
+  // round robin; empty: on `reactor`.
+  Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets,
+         std::vector<io::Reactor*> workers = {});
   explicit Server(io::Reactor* reactor) : Server(reactor, {}) {}
   // Targets are added after Listen() so that their portal groups can name bound ports.
   void AddTarget(std::shared_ptr<Target> t) { targets_.push_back(std::move(t)); }
@@ -126,9 +135,10 @@ class Server {
 
   // Starts listening; returns the bound port (port 0 picks one).
   Result<uint16_t> Listen(const std::string& ip, uint16_t port);
-  // Stops accepting and closes every connection; RunUntil(idle()) afterwards.
+  // Stops accepting and closes every connection (on their reactors); run the reactors
+  // until idle() afterwards. Listening reactor only.
   void Stop();
-  bool idle() const;
+  bool idle() const;  // thread-safe
 
   const Target* FindTarget(std::string_view name) const;
   // "ip:port" of every listening socket (IPv6 in brackets).
@@ -139,25 +149,35 @@ class Server {
   const ServerOptions& options() const { return options_; }
   std::shared_ptr<const ChapCredentials> discovery_chap() const { return options_.discovery_chap; }
   const std::vector<ChapAlgorithm>& chap_algorithms() const { return options_.chap_algorithms; }
-  uint16_t NewTsih() { return next_tsih_ == 0xffff ? (next_tsih_ = 1) : next_tsih_++; }
+  uint16_t NewTsih();  // thread-safe; never 0
   ServerStats& stats() { return stats_; }
-  size_t connections() const { return conns_.size(); }
+  const ServerStats& stats() const { return stats_; }
+  size_t connections() const;  // thread-safe
 
-  // Called by a connection once it has closed and is idle; it is destroyed later.
+  // Called by a connection (on its reactor) once it has closed and is idle; it is
+  // destroyed later, on that reactor.
   void Reap(Connection* c);
-  // Session reinstatement (RFC 7143 6.3.5): a login with the ISID and initiator of an
-  // existing session to the same target closes the old one.
-  void ReinstateSession(const Connection* fresh);
-  // One row per connection in full feature phase (admin `sessions`).
+  // A connection entering the full feature phase (its reactor): registers the session
+  // for Sessions(), and reinstates (RFC 7143 6.3.5): a live session with the same
+  // initiator, ISID and target is closed. Unregistered by Reap().
+  void RegisterSession(Connection* c, SessionInfo info);
+  // One row per logged-in session (admin `sessions`); thread-safe.
   std::vector<SessionInfo> Sessions() const;
 
  private:
+  // Runs `fn(connection)` on the connection's reactor if it still exists then.
+  void PostTo(const std::shared_ptr<Connection>& c, void (*fn)(Connection&));
+
   io::Reactor* reactor_;
   std::vector<std::shared_ptr<Target>> targets_;
+  std::vector<io::Reactor*> workers_;
+  std::atomic<size_t> next_worker_{0};
   std::vector<std::unique_ptr<io::TcpListener>> listeners_;
   std::vector<std::string> addresses_;
-  std::vector<std::unique_ptr<Connection>> conns_;
-  uint16_t next_tsih_ = 1;
+  mutable std::mutex mu_;
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> conns_;  // guarded by mu_
+  std::unordered_map<Connection*, SessionInfo> sessions_;               // guarded by mu_
+  std::atomic<uint16_t> next_tsih_{1};
   ServerStats stats_;
   ServerOptions options_;
   bool stopping_ = false;
