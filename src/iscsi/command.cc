@@ -89,7 +89,7 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
     }
     c->out.resize(UsableBytes(c->lu, c->task.cdb.data(), edtl, true));
     const uint32_t keep = std::min<uint32_t>(p.data_bytes, static_cast<uint32_t>(c->out.size()));
-    if (keep > 0) std::memcpy(c->out.data(), rest_.data() + ahs_bytes_, keep);
+    if (keep > 0) std::memcpy(c->out.data(), data().data(), keep);
     c->received = p.data_bytes;
     c->unsolicited_done = p.final;
     // Unsolicited Data-Out PDUs follow up to FirstBurstLength; R2Ts ask for the rest.
@@ -177,7 +177,7 @@ void Connection::OnDataOut(const DataOutPdu& p) {
   ++c.next_datasn;
   if (p.buffer_offset < c.out.size() && p.data_bytes > 0) {
     const size_t n = std::min<size_t>(p.data_bytes, c.out.size() - p.buffer_offset);
-    std::memcpy(c.out.data() + p.buffer_offset, rest_.data() + ahs_bytes_, n);
+    std::memcpy(c.out.data() + p.buffer_offset, data().data(), n);
   }
   c.received = static_cast<uint32_t>(end);
   if (p.final) {

@@ -124,7 +124,8 @@ void Connection::OnHeader(int32_t res) {
   }
   const bool hd = full_feature_ && params_.header_digest;
   const bool dd = full_feature_ && params_.data_digest && data_bytes_ > 0;
-  rest_.resize(ahs_bytes_ + (hd ? 4 : 0) + Padded(data_bytes_) + (dd ? 4 : 0));
+  data_offset_ = ahs_bytes_ + (hd ? 4 : 0);
+  rest_.resize(data_offset_ + Padded(data_bytes_) + (dd ? 4 : 0));
   stream_.ReadExact(rest_, [this](int32_t r) { OnRest(r); });
 }
 
@@ -238,33 +239,42 @@ void Connection::Send(OutPdu pdu) {
 void Connection::PumpWrites() {
   if (writing_ || outq_.empty() || closed_) return MaybeReap();
   writing_ = true;
-  OutPdu& p = outq_.front();
   static constexpr uint8_t kZeros[4] = {};
-  const bool hd = p.digests && params_.header_digest;
-  const bool dd = p.digests && params_.data_digest && !p.data.empty();
   size_t n = 0;
-  wiov_[n++] = {p.bhs.data(), kBhsBytes};
-  if (hd) {
-    uint32_t crc = Crc32c(p.bhs);
-    std::memcpy(whdigest_.data(), &crc, 4);
-    wiov_[n++] = {whdigest_.data(), 4};
-  }
-  if (!p.data.empty()) {
-    wiov_[n++] = {const_cast<uint8_t*>(p.data.data()), p.data.size()};
-    wpad_ = Padded(static_cast<uint32_t>(p.data.size())) - static_cast<uint32_t>(p.data.size());
-    if (wpad_) wiov_[n++] = {const_cast<uint8_t*>(kZeros), wpad_};
-    if (dd) {
-      uint32_t s = Crc32cUpdate(kCrc32cInit, p.data);
-      s = Crc32cUpdate(s, std::span(kZeros, wpad_));
-      uint32_t crc = Crc32cFinish(s);
-      std::memcpy(wddigest_.data(), &crc, 4);
-      wiov_[n++] = {wddigest_.data(), 4};
+  wbatch_ = 0;
+  for (OutPdu& p : outq_) {
+    if (wbatch_ == kMaxWriteBatch) break;
+    ++wbatch_;
+    const bool hd = p.digests && params_.header_digest;
+    const bool dd = p.digests && params_.data_digest && !p.data.empty();
+    wiov_[n++] = {p.bhs.data(), kBhsBytes};
+    if (hd) {
+      const uint32_t crc = Crc32c(p.bhs);
+      std::memcpy(p.hdigest.data(), &crc, 4);
+      wiov_[n++] = {p.hdigest.data(), 4};
     }
+    if (!p.data.empty()) {
+      const uint32_t len = static_cast<uint32_t>(p.data.size());
+      const uint32_t pad = Padded(len) - len;
+      wiov_[n++] = {const_cast<uint8_t*>(p.data.data()), len};
+      if (pad) wiov_[n++] = {const_cast<uint8_t*>(kZeros), pad};
+      if (dd) {
+        uint32_t st = Crc32cUpdate(kCrc32cInit, p.data);
+        st = Crc32cUpdate(st, std::span(kZeros, pad));
+        const uint32_t crc = Crc32cFinish(st);
+        std::memcpy(p.ddigest.data(), &crc, 4);
+        wiov_[n++] = {p.ddigest.data(), 4};
+      }
+    }
+    if (p.close_after) break;  // nothing goes out after a PDU that ends the connection
   }
   stream_.WriteAll(std::span(wiov_.data(), n), [this](int32_t res) {
     writing_ = false;
-    bool close_after = outq_.front().close_after;
-    outq_.pop_front();
+    bool close_after = false;
+    for (size_t i = 0; i < wbatch_; ++i) {
+      close_after |= outq_.front().close_after;
+      outq_.pop_front();
+    }
     if (res < 0) return Close("write error");
     if (close_after) return Close(close_why_.empty() ? "logged out" : close_why_);
     PumpWrites();
@@ -287,7 +297,7 @@ bool Connection::CheckCmdSn(uint32_t cmdsn, bool immediate) {
 // RFC 7143 11.10 Text: SendTargets (the only text request a target must answer).
 void Connection::OnText(const TextRequestPdu& p) {
   if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
-  auto keys = ParseTextKeys(std::span(rest_.data() + ahs_bytes_, data_bytes_));
+  auto keys = ParseTextKeys(data());
   std::vector<KeyValue> reply;
   if (!keys.ok()) return Reject(RejectReason::kProtocolError, keys.status().message());
   for (const KeyValue& kv : *keys) {
@@ -335,7 +345,7 @@ void Connection::OnNopOut(const NopOutPdu& p) {
   if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
   OutPdu out;
   Encode(NopInPdu{.lun = p.lun, .itt = p.itt, .ttt = kReservedTag, .seq = NextSeq(true)}, &out.bhs);
-  out.owned.assign(rest_.begin() + ahs_bytes_, rest_.begin() + ahs_bytes_ + data_bytes_);
+  out.owned.assign(data().begin(), data().end());
   Send(std::move(out));
 }
 

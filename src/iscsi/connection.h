@@ -42,11 +42,13 @@ class Connection {
   struct Command;
   struct OutPdu {
     Bhs bhs{};
-    std::vector<uint8_t> owned;     // data the PDU owns
-    std::span<const uint8_t> data;  // data to send (owned or borrowed)
-    std::shared_ptr<void> keep;     // keeps borrowed data alive
-    bool close_after = false;       // logout response: close once sent
-    bool digests = false;           // digests as negotiated (set by Send)
+    std::vector<uint8_t> owned;        // data the PDU owns
+    std::span<const uint8_t> data;     // data to send (owned or borrowed)
+    std::shared_ptr<void> keep;        // keeps borrowed data alive
+    bool close_after = false;          // logout response: close once sent
+    bool digests = false;              // digests as negotiated (set by Send)
+    std::array<uint8_t, 4> hdigest{};  // filled when written
+    std::array<uint8_t, 4> ddigest{};
   };
 
   // Framing (connection.cc).
@@ -107,14 +109,19 @@ class Connection {
   Bhs bhs_{};
   std::vector<uint8_t> rest_;  // AHS, header digest, data, pad, data digest
   uint32_t ahs_bytes_ = 0;
+  uint32_t data_offset_ = 0;  // in rest_: after the AHS and the header digest
+  // The received PDU's data segment (valid until the next read).
+  std::span<const uint8_t> data() const { return {rest_.data() + data_offset_, data_bytes_}; }
   uint32_t data_bytes_ = 0;
 
   // Send queue.
   std::deque<OutPdu> outq_;
-  std::array<iovec, 5> wiov_{};
-  uint32_t wpad_ = 0;
-  std::array<uint8_t, 4> whdigest_{};
-  std::array<uint8_t, 4> wddigest_{};
+  // PDUs queued while a write is in flight go out together in the next sendmsg, up to
+  // kMaxWriteBatch of them (outq_ is a deque: queued PDUs do not move, so the iovecs
+  // pointing into them stay valid).
+  static constexpr size_t kMaxWriteBatch = 32;
+  std::array<iovec, kMaxWriteBatch * 5> wiov_{};
+  size_t wbatch_ = 0;  // PDUs in the write in flight
   bool writing_ = false;
 
   // Login and session state.

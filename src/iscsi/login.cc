@@ -163,7 +163,7 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
   if (login_text_.size() + data_bytes_ > kMaxLoginText) {
     return LoginFail(p, kInitiatorError, kDetailInitiatorError, "login text above 64 KiB");
   }
-  login_text_.append(reinterpret_cast<const char*>(rest_.data() + ahs_bytes_), data_bytes_);
+  login_text_.append(reinterpret_cast<const char*>(data().data()), data().size());
   if (p.cont) {  // more text follows: acknowledge with an empty response (RFC 7143 6.3)
     OutPdu out;
     Encode(LoginResponsePdu{.csg = p.csg,

@@ -78,6 +78,14 @@ qemu-io -f raw -c "write -P 0xab 0 4M" -c "read -P 0xab 0 4M" \
   -c "read -P 0xab 0 1048576" "$url/1" >"$work/qemu-io.log" 2>&1 ||
   { cat "$work/qemu-io.log"; fail "qemu-io pattern check"; }
 grep -q "Pattern verification failed" "$work/qemu-io.log" && fail "qemu-io pattern mismatch"
+# The same with header digests (CRC32C on every PDU header; libiscsi has no data digests).
+qemu-io --image-opts "driver=iscsi,transport=tcp,portal=127.0.0.1:$port,header-digest=crc32c,target=iqn.2026-11.org.ferry:demo,lun=1" \
+  -c "write -P 0x6d 0 4M" -c "read -P 0x6d 0 4M" -c "aio_write -P 0x17 8M 64k" \
+  -c "aio_write -P 0x18 9M 1M" -c aio_flush -c "read -P 0x17 8M 64k" -c "read -P 0x18 9M 1M" \
+  >"$work/qemu-io-hd.log" 2>&1 || { cat "$work/qemu-io-hd.log"; fail "qemu-io with header digests"; }
+grep -q "Pattern verification failed" "$work/qemu-io-hd.log" &&
+  { cat "$work/qemu-io-hd.log"; fail "qemu-io pattern mismatch with header digests"; }
+grep -q "HeaderDigest\|header digest" "$work/ferryd.log" && fail "header digest errors in ferryd's log"
 
 echo "== qemu-img convert into a LUN and back"
 head -c $((64 << 20)) /dev/urandom >"$work/in.raw"
