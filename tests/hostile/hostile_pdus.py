@@ -111,6 +111,27 @@ class Pdu:
         return "%s ITT %#x" % (name, self.itt)
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC32C (Castagnoli) as iSCSI digests use it (RFC 7143 13.1), 4 bytes little-endian."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return struct.pack("<I", c ^ 0xFFFFFFFF)
+
+
 def lun_field(lun):
     # Single-level LUN, peripheral device addressing (SAM-5 4.7.7.2).
     return struct.pack(">HHHH", lun & 0xFF, 0, 0, 0)
@@ -196,6 +217,9 @@ class Conn:
         self.tsih = 0
         self.params = {}  # the target's answers at login
         self.dropped = False
+        self.hd = False  # header and data digests, once the login negotiated them
+        self.dd = False
+        self.corrupt_next_data_digest = False
 
     def next_itt(self):
         self.itt += 1
@@ -217,7 +241,14 @@ class Conn:
 
     def send(self, hdr, data=b"", ahs=b""):
         pad = b"\0" * ((-len(data)) % 4)
-        self.send_raw(hdr + ahs + data + pad)
+        hdig = crc32c(hdr + ahs) if self.hd else b""
+        ddig = b""
+        if self.dd and data:
+            ddig = crc32c(data + pad)
+            if self.corrupt_next_data_digest:
+                ddig = bytes(b ^ 0xFF for b in ddig)
+                self.corrupt_next_data_digest = False
+        self.send_raw(hdr + ahs + hdig + data + pad + ddig)
 
     def _recv_exact(self, n, deadline):
         buf = bytearray()
@@ -246,9 +277,16 @@ class Conn:
             hdr = self._recv_exact(48, deadline)
             ahs_len = hdr[4] * 4
             dsl = struct.unpack(">I", b"\0" + hdr[5:8])[0]
-            rest = self._recv_exact(ahs_len + dsl + ((-dsl) % 4), deadline + 10) \
-                if ahs_len + dsl else b""
-            p = Pdu(hdr, rest[:ahs_len], rest[ahs_len:ahs_len + dsl])
+            hd = 4 if self.hd else 0
+            dd = 4 if self.dd and dsl else 0
+            total = ahs_len + hd + dsl + ((-dsl) % 4) + dd
+            rest = self._recv_exact(total, deadline + 10) if total else b""
+            if hd and rest[ahs_len:ahs_len + 4] != crc32c(hdr + rest[:ahs_len]):
+                raise AssertionError("bad header digest from the target")
+            body = rest[ahs_len + hd:total - dd]
+            if dd and rest[total - 4:] != crc32c(body):
+                raise AssertionError("bad data digest from the target")
+            p = Pdu(hdr, rest[:ahs_len], body[:dsl])
             if p.op in (OP_NOP_IN, OP_SCSI_RSP, OP_LOGIN_RSP, OP_LOGOUT_RSP, OP_REJECT, 0x22,
                         0x24) or (p.op == OP_DATA_IN and p.flags & 1):
                 self.expstatsn = (p.statsn + 1) & 0xFFFFFFFF
@@ -295,6 +333,9 @@ class Conn:
         self.tsih = struct.unpack_from(">H", r.hdr, 14)[0]
         self.t_expcmdsn = r.expcmdsn
         self.cmdsn = r.expcmdsn
+        # Digests apply from the first PDU after the last login response (RFC 7143 13.1).
+        self.hd = self.params.get("HeaderDigest") == "CRC32C"
+        self.dd = self.params.get("DataDigest") == "CRC32C"
 
     @staticmethod
     def _check_login(r, want_nsg):
@@ -1193,6 +1234,43 @@ def _(ctx):
     c.close()
     return data_case_result(ctx, ctx.alive(), "24 of the 48 bytes of a WRITE, then close", 0,
                             lba, 1)
+
+
+DIGEST_OP_KEYS = [(k, "CRC32C" if k in ("HeaderDigest", "DataDigest") else v)
+                  for k, v in GOOD_OP_KEYS]
+
+
+@case("digests_roundtrip", "RFC 7143 13.1: CRC32C header and data digests on every PDU")
+def _(ctx):
+    lba = 300
+    c = ctx.conn("digests")
+    c.login(DIGEST_OP_KEYS)
+    if not (c.hd and c.dd):
+        return False, "digests not negotiated: %s" % c.params
+    data = pattern(0, lba, 8, ctx.bs)  # 8 blocks: immediate data, and R2T + Data-Out
+    st, _, sense = c.command(cdb_write10(lba, 8), 0, write_data=data)
+    if st != 0:
+        return False, "WRITE with digests: status %d sense %s" % (st, sense.hex())
+    st, got, _ = c.command(cdb_read10(lba, 8), 0, read_len=len(data))
+    ok = st == 0 and got == data and c.ping(b"digest-ping")
+    return ok, "WRITE and READ of 8 blocks with header and data digests: %s" % (
+        "data intact" if ok else "status %d, data %s" % (st, "same" if got == data else "differs"))
+
+
+@case("bad_data_digest", "RFC 7143 7.8: a data digest error discards the PDU (Reject 0x02); "
+      "nothing is written")
+def _(ctx):
+    lba = 320
+    c = ctx.conn("bad-digest")
+    c.login(DIGEST_OP_KEYS)
+    h, _itt = c.scsi_cmd_hdr(cdb_write10(lba, 1), 0, write=True, edtl=ctx.bs, dsl=ctx.bs)
+    c.corrupt_next_data_digest = True
+    c.send(h, b"\xee" * ctx.bs)
+    outcome, rej, others = wait_reply(c)
+    ok, text = expect_reject_or_drop(outcome, rej, others, "bad data digest")
+    if ok and rej is not None and rej.hdr[2] != 0x02:
+        ok, text = False, "Reject reason %#x, want 0x02 (data digest error)" % rej.hdr[2]
+    return data_case_result(ctx, ok, text, 0, lba, 1)
 
 
 @case("session_reinstatement", "RFC 7143 6.3.5: a login with a live session's ISID "
