@@ -13,7 +13,6 @@
 #include "daemon/config.h"
 #include "daemon/setup.h"
 #include "io/reactor.h"
-#include "io/reactor_threads.h"
 #include "iscsi/target.h"
 
 namespace ferry::daemon {
@@ -200,10 +199,10 @@ int RunDaemon(const DaemonOptions& o) {
   // reactors-1 more on threads of their own; connections are spread over all of them.
   const unsigned reactors =
       o.reactors > 0 ? o.reactors : std::max(1u, std::thread::hardware_concurrency());
-  auto extra = io::ReactorThreads::Start(reactors - 1, "ferryd");
-  if (!extra.ok()) return Fail(1, extra.status().message());
+  std::unique_ptr<io::ReactorGroup> extra;
+  if (reactors > 1) extra = std::make_unique<io::ReactorGroup>(reactors - 1, /*pin=*/false);
   std::vector<io::Reactor*> workers = {reactor->get()};
-  for (size_t i = 0; i < (*extra)->size(); ++i) workers.push_back((*extra)->at(i));
+  for (size_t i = 0; extra && i < extra->size(); ++i) workers.push_back(extra->at(i));
   iscsi::Server server(reactor->get(), {}, workers);
   r.server = &server;
   server.set_options({.discovery_chap = r.setup.discovery_chap,
@@ -248,7 +247,7 @@ int RunDaemon(const DaemonOptions& o) {
   poll();
   re->RunUntil([&] { return g_stop && server.idle(); });
   admin->reset();
-  extra->reset();  // every connection is gone: stop the other reactors
+  extra.reset();  // every connection is gone: stop the other reactors
   std::printf("ferryd: stopped (%llu logins, %llu commands)\n",
               static_cast<unsigned long long>(server.stats().logins.load()),
               static_cast<unsigned long long>(server.stats().commands.load()));

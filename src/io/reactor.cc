@@ -221,28 +221,33 @@ void Reactor::Stop() {
 }
 
 ReactorThread::ReactorThread(Reactor::Options options) {
-  std::promise<Reactor*> ready;
+  std::promise<std::unique_ptr<Reactor>> ready;
   auto fut = ready.get_future();
-  thread_ = std::thread([options = std::move(options), &ready] {
+  // The thread owns the promise (it may still be inside set_value() when get() returns);
+  // this object owns the reactor, and destroys it only after the thread has ended:
+  // Stop() from another thread must never race with the reactor's destruction.
+  thread_ = std::thread([options = std::move(options), ready = std::move(ready)]() mutable {
     auto r = Reactor::Create(options);
     if (!r.ok()) {
       FERRY_LOG_ERROR("cannot start reactor thread: {}", r.status().ToString());
       std::abort();
     }
-    std::unique_ptr<Reactor> reactor = std::move(r).value();
-    ready.set_value(reactor.get());
+    Reactor* reactor = r->get();
+    ready.set_value(std::move(r).value());
     reactor->Run();
     // Let in-flight io_uring work and posted tasks finish before the ring goes away.
     while (reactor->uring_in_flight() > 0) reactor->RunOnce(true);
     while (reactor->RunOnce(false) > 0) {
     }
   });
-  reactor_ = fut.get();
+  owned_ = fut.get();
+  reactor_ = owned_.get();
 }
 
 ReactorThread::~ReactorThread() {
   reactor_->Stop();
   thread_.join();
+  owned_.reset();  // the thread is gone: nothing else touches the reactor now
 }
 
 void ReactorThread::RunSync(InlineFunction<void(), 64> fn) {

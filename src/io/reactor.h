@@ -133,6 +133,7 @@ class ReactorThread {
 
  private:
   std::thread thread_;
+  std::unique_ptr<Reactor> owned_;
   Reactor* reactor_ = nullptr;
 };
 
