@@ -161,7 +161,9 @@ void LogicalUnit::ReportSupportedOpcodes(Task& t) {
     }
     StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 4));
   } else if (options <= 3) {
-    const CommandInfo* ci = FindCommand(req_op, static_cast<uint8_t>(req_sa));
+    // Service actions are at most 8 bits here: a larger one is not supported, not aliased.
+    const CommandInfo* ci =
+        req_sa > 0xff ? nullptr : FindCommand(req_op, static_cast<uint8_t>(req_sa));
     const bool op_has_sa = req_op == kServiceActionIn16 || req_op == kMaintenanceIn;
     if ((options == 1 && op_has_sa) || (options == 2 && !op_has_sa)) {
       return t.Fail(InvalidFieldInCdb(2));

@@ -236,6 +236,41 @@ TEST_F(LuTest, ModeSenseAndSelect) {
   ExpectSense(saved, SenseKey::kIllegalRequest, Asc::kSavingParametersNotSupported);
 }
 
+TEST_F(LuTest, ModeSelectBlockDescriptorOnlyRestatesTheGeometry) {
+  // 8 MiB of 512-byte blocks: 16384 blocks. A short block descriptor that restates them
+  // (or says 0 blocks, "no change") is accepted; another block length or count is not.
+  auto select = [&](uint32_t blocks, uint32_t block_len, uint8_t bd_len = 8) {
+    std::vector<uint8_t> sel(4 + bd_len, 0);
+    sel[3] = bd_len;
+    StoreBe32(&sel[4], blocks);
+    if (bd_len == 8) StoreBe24(&sel[4 + 5], block_len);
+    Task t = Cdb({kModeSelect6, 0x10, 0, 0, static_cast<uint8_t>(sel.size()), 0});
+    t.data_out = sel;
+    Run(t);
+    return t;
+  };
+  EXPECT_EQ(select(16384, 512).status, Status::kGood);
+  EXPECT_EQ(select(0, 512).status, Status::kGood);
+  Task size = select(16384, 4096);
+  ExpectSense(size, SenseKey::kIllegalRequest, Asc::kInvalidFieldInParameterList);
+  EXPECT_EQ(size.sense.field_byte, 4);
+  ExpectSense(select(100, 512), SenseKey::kIllegalRequest, Asc::kInvalidFieldInParameterList);
+  ExpectSense(select(0, 512, 4), SenseKey::kIllegalRequest, Asc::kInvalidFieldInParameterList);
+}
+
+TEST_F(LuTest, ReportOneCommandWithAWideServiceAction) {
+  // REPORT SUPPORTED OPERATION CODES, option 3, opcode A3h with service action 010Ch: the
+  // low byte names REPORT SUPPORTED OPERATION CODES itself, but 010Ch is not supported.
+  Task t = Cdb({kMaintenanceIn, 0x0c, 0x03, kMaintenanceIn, 0x01, 0x0c, 0, 0, 0, 0x40, 0, 0});
+  Run(t);
+  ASSERT_EQ(t.status, Status::kGood);
+  EXPECT_EQ(in_[1] & 0x07, 0x01);  // SUPPORT 001b: not supported
+  Task ok = Cdb({kMaintenanceIn, 0x0c, 0x03, kMaintenanceIn, 0x00, 0x0c, 0, 0, 0, 0x40, 0, 0});
+  Run(ok);
+  ASSERT_EQ(ok.status, Status::kGood);
+  EXPECT_EQ(in_[1] & 0x07, 0x03);  // supported, as the standard says
+}
+
 TEST_F(LuTest, UnitAttentionsPerNexus) {
   Task other = Cdb({kTestUnitReady});
   other.nexus = 2;

@@ -125,6 +125,24 @@ void LogicalUnit::ModeSelect(Task& t, bool ten) {
   const size_t bd_len = ten ? LoadBe16(&p[6]) : p[3];
   size_t pos = header + bd_len;
   if (pos > p.size()) return t.Fail(InvalidFieldInParameterList(ten ? 6 : 3));
+  // SPC-4 7.5.5: one block descriptor at most, and it may only restate the geometry (0
+  // blocks means "no change"); the block size and capacity cannot be changed here.
+  const bool long_lba = ten && (p[4] & 0x01);
+  if (bd_len != 0) {
+    const block::Geometry& g = dev_->geometry();
+    const uint64_t n = g.num_blocks.value();
+    const size_t bd = header;
+    bool ok;
+    if (long_lba) {
+      ok = bd_len == 16 && (LoadBe64(&p[bd]) == 0 || LoadBe64(&p[bd]) == n) &&
+           LoadBe32(&p[bd + 12]) == g.block_size;
+    } else {
+      const uint32_t blocks = LoadBe32(&p[bd]);
+      ok = bd_len == 8 && (blocks == 0 || blocks == (n > 0xffffffffull ? 0xffffffffu : n)) &&
+           LoadBe24(&p[bd + 5]) == g.block_size;
+    }
+    if (!ok) return t.Fail(InvalidFieldInParameterList(static_cast<uint16_t>(bd)));
+  }
   ModeState next = mode();
   while (pos < p.size()) {
     if (pos + 2 > p.size()) return t.Fail(InvalidFieldInParameterList(static_cast<uint16_t>(pos)));
