@@ -107,10 +107,20 @@ void TcpStream::Close() {
   shutdown(fd_, SHUT_RDWR);
 }
 
+void TcpStream::ReadSome(std::span<uint8_t> buf, IoFn done) {
+  reading_ = true;
+  rbuf_ = buf;
+  rdone_ = 0;
+  rsome_ = true;
+  rfn_ = std::move(done);
+  IssueRead();
+}
+
 void TcpStream::ReadExact(std::span<uint8_t> buf, IoFn done) {
   reading_ = true;
   rbuf_ = buf;
   rdone_ = 0;
+  rsome_ = false;
   rfn_ = std::move(done);
   if (buf.empty()) {
     reactor_->Post([this] {
@@ -130,7 +140,7 @@ void TcpStream::IssueRead() {
     if (res == -EINTR || res == -EAGAIN) return IssueRead();
     if (res > 0) {
       rdone_ += static_cast<size_t>(res);
-      if (rdone_ < rbuf_.size()) return IssueRead();
+      if (!rsome_ && rdone_ < rbuf_.size()) return IssueRead();
       res = static_cast<int32_t>(rdone_);
     }
     reading_ = false;

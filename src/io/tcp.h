@@ -58,6 +58,10 @@ class TcpStream {
 
   // Reads exactly buf.size() bytes.
   void ReadExact(std::span<uint8_t> buf, IoFn done);
+  // Reads what is there, at least 1 byte and at most buf.size() (not empty): res is the
+  // byte count, 0 when the peer closed, or -errno. One recv: callers that frame messages
+  // read ahead with it and keep the rest.
+  void ReadSome(std::span<uint8_t> buf, IoFn done);
   // Writes every byte of `iov` (the array and the memory it points to stay valid until
   // done; the array may be modified by the stream while writing).
   void WriteAll(std::span<iovec> iov, IoFn done);
@@ -75,6 +79,7 @@ class TcpStream {
   bool reading_ = false;
   std::span<uint8_t> rbuf_;
   size_t rdone_ = 0;
+  bool rsome_ = false;  // ReadSome: complete after one recv
   IoFn rfn_;
   UringOp rop_;
   // Write state.

@@ -82,7 +82,8 @@ void Connection::OnNopTimer() {
 
 void Connection::Start() {
   FERRY_LOG_DEBUG("iscsi: connection from {}", peer_);
-  ReadHeader();
+  rbuf_.resize(kReadAhead);
+  Receive();
 }
 
 void Connection::Close(std::string_view why) {
@@ -102,39 +103,65 @@ void Connection::MaybeReap() {
   server_->Reap(this);
 }
 
-void Connection::ReadHeader() {
-  if (closed_) return MaybeReap();
-  if (draining_) return;  // closing once the queued PDUs are sent
-  stream_.ReadExact(bhs_, [this](int32_t res) { OnHeader(res); });
-}
-
-void Connection::OnHeader(int32_t res) {
-  if (res <= 0) return Close(res == 0 ? "peer closed" : "read error");
-  last_rx_ = io::Reactor::Clock::now();
-  const CommonHeader c = DecodeCommon(bhs_);
-  ahs_bytes_ = c.ahs_bytes;
-  data_bytes_ = c.data_bytes;
-  const uint32_t limit =
-      full_feature_ ? params_.max_recv_data_segment_length : kLoginMaxRecvDataSegment;
-  if (data_bytes_ > limit) {
-    // RFC 7143 7.4: a data segment above MaxRecvDataSegmentLength is a protocol error.
-    return RejectAndClose(RejectReason::kProtocolError,
-                          "data segment of " + std::to_string(data_bytes_) +
-                              " bytes, above MaxRecvDataSegmentLength " + std::to_string(limit));
+// Receiving: recv what is there into rbuf_ and take whole PDUs out of it, so that one
+// recv can carry many small PDUs and a PDU's header and data arrive together.
+void Connection::Receive() {
+  for (;;) {
+    if (closed_) return MaybeReap();
+    if (draining_) return;  // closing once the queued PDUs are sent
+    const size_t avail = rend_ - rstart_;
+    size_t need = kBhsBytes;
+    if (avail >= kBhsBytes) {
+      std::memcpy(bhs_.data(), rbuf_.data() + rstart_, kBhsBytes);
+      const CommonHeader c = DecodeCommon(bhs_);
+      const uint32_t limit =
+          full_feature_ ? params_.max_recv_data_segment_length : kLoginMaxRecvDataSegment;
+      if (c.data_bytes > limit) {
+        // RFC 7143 7.4: a data segment above MaxRecvDataSegmentLength is a protocol error.
+        return RejectAndClose(RejectReason::kProtocolError,
+                              "data segment of " + std::to_string(c.data_bytes) +
+                                  " bytes, above MaxRecvDataSegmentLength " +
+                                  std::to_string(limit));
+      }
+      const bool hd = full_feature_ && params_.header_digest;
+      const bool dd = full_feature_ && params_.data_digest && c.data_bytes > 0;
+      const size_t rest = c.ahs_bytes + (hd ? 4 : 0) + Padded(c.data_bytes) + (dd ? 4 : 0);
+      need = kBhsBytes + rest;
+      if (avail >= need) {
+        ahs_bytes_ = c.ahs_bytes;
+        data_bytes_ = c.data_bytes;
+        data_offset_ = ahs_bytes_ + (hd ? 4 : 0);
+        rest_ = std::span(rbuf_.data() + rstart_ + kBhsBytes, rest);
+        rstart_ += need;
+        if (rstart_ == rend_) rstart_ = rend_ = 0;  // rest_ stays valid: nothing is read now
+        OnPdu();
+        continue;
+      }
+    }
+    // Room for the whole PDU after what is buffered: move the partial PDU to the front,
+    // grow the buffer for a large one.
+    if (rstart_ > 0 && rbuf_.size() - rstart_ < std::max(need, kReadAhead)) {
+      std::memmove(rbuf_.data(), rbuf_.data() + rstart_, avail);
+      rstart_ = 0;
+      rend_ = avail;
+    }
+    if (rbuf_.size() < need) rbuf_.resize(need);
+    stream_.ReadSome(std::span(rbuf_.data() + rend_, rbuf_.size() - rend_), [this](int32_t res) {
+      if (res <= 0) return Close(res == 0 ? "peer closed" : "read error");
+      last_rx_ = io::Reactor::Clock::now();
+      rend_ += static_cast<size_t>(res);
+      Receive();
+    });
+    return;
   }
-  const bool hd = full_feature_ && params_.header_digest;
-  const bool dd = full_feature_ && params_.data_digest && data_bytes_ > 0;
-  data_offset_ = ahs_bytes_ + (hd ? 4 : 0);
-  rest_.resize(data_offset_ + Padded(data_bytes_) + (dd ? 4 : 0));
-  stream_.ReadExact(rest_, [this](int32_t r) { OnRest(r); });
 }
 
-void Connection::OnRest(int32_t res) {
-  if (res < 0 || (res == 0 && !rest_.empty())) return Close("read error");
+// One whole PDU in bhs_ and rest_: digests, then dispatch.
+void Connection::OnPdu() {
   size_t pos = ahs_bytes_;
   if (full_feature_ && params_.header_digest) {
     uint32_t s = Crc32cUpdate(kCrc32cInit, bhs_);
-    s = Crc32cUpdate(s, std::span(rest_.data(), ahs_bytes_));
+    s = Crc32cUpdate(s, rest_.first(ahs_bytes_));
     uint32_t got;
     std::memcpy(&got, &rest_[pos], 4);  // little-endian on the wire, as the CRC is
     if (Crc32cFinish(s) != got) return Close("header digest error");  // RFC 7143 7.8
@@ -143,13 +170,11 @@ void Connection::OnRest(int32_t res) {
   if (full_feature_ && params_.data_digest && data_bytes_ > 0) {
     uint32_t got;
     std::memcpy(&got, &rest_[pos + Padded(data_bytes_)], 4);
-    if (Crc32c(std::span(rest_.data() + pos, Padded(data_bytes_))) != got) {
-      Reject(RejectReason::kDataDigestError, "data digest error");
-      return ReadHeader();
+    if (Crc32c(rest_.subspan(pos, Padded(data_bytes_))) != got) {
+      return Reject(RejectReason::kDataDigestError, "data digest error");
     }
   }
   Dispatch();
-  ReadHeader();
 }
 
 void Connection::Dispatch() {

@@ -52,9 +52,8 @@ class Connection {
   };
 
   // Framing (connection.cc).
-  void ReadHeader();
-  void OnHeader(int32_t res);
-  void OnRest(int32_t res);
+  void Receive();
+  void OnPdu();
   void Dispatch();
   void Send(OutPdu pdu);
   void PumpWrites();
@@ -105,14 +104,20 @@ class Connection {
   bool draining_ = false;  // SendAndClose: no more reads
   std::string close_why_;
 
-  // Receive buffers.
+  // Receive buffer: [rstart_, rend_) is received and not yet taken as PDUs. It grows to
+  // the largest PDU the session allows (MaxRecvDataSegmentLength and digests).
+  static constexpr size_t kReadAhead = 64 * 1024;
+  std::vector<uint8_t> rbuf_;
+  size_t rstart_ = 0;
+  size_t rend_ = 0;
+  // The PDU being handled: its header, and the AHS, header digest, data, pad and data
+  // digest in rbuf_ (valid until the handler returns).
   Bhs bhs_{};
-  std::vector<uint8_t> rest_;  // AHS, header digest, data, pad, data digest
+  std::span<uint8_t> rest_;
   uint32_t ahs_bytes_ = 0;
   uint32_t data_offset_ = 0;  // in rest_: after the AHS and the header digest
-  // The received PDU's data segment (valid until the next read).
-  std::span<const uint8_t> data() const { return {rest_.data() + data_offset_, data_bytes_}; }
   uint32_t data_bytes_ = 0;
+  std::span<const uint8_t> data() const { return {rest_.data() + data_offset_, data_bytes_}; }
 
   // Send queue.
   std::deque<OutPdu> outq_;
