@@ -387,6 +387,14 @@ Status ParseGlobals(const Obj& top, Config* c) {
   FERRY_RETURN_IF_ERROR(top.Uint("nop_timeout_s", 3600, &v));
   if (v == 0) return Bad(Child(top.path(), "nop_timeout_s"), "must be at least 1");
   c->nop_timeout_s = static_cast<uint32_t>(v);
+  v = c->login_timeout_s;
+  FERRY_RETURN_IF_ERROR(top.Uint("login_timeout_s", 3600, &v));
+  if (v == 0) return Bad(Child(top.path(), "login_timeout_s"), "must be at least 1");
+  c->login_timeout_s = static_cast<uint32_t>(v);
+  v = c->max_connections;
+  FERRY_RETURN_IF_ERROR(top.Uint("max_connections", 65536, &v));
+  if (v == 0) return Bad(Child(top.path(), "max_connections"), "must be at least 1");
+  c->max_connections = static_cast<uint32_t>(v);
   if (const json* d = top.Get("discovery")) {
     Obj dob(*d, Child(top.path(), "discovery"));
     FERRY_RETURN_IF_ERROR(dob.Check({"auth_group"}));
@@ -407,9 +415,9 @@ Result<Config> ParseConfig(std::string_view text) {
   if (j.is_discarded()) return InvalidArgument("$: not valid JSON");
   Config c;
   const Obj top(j, "$");
-  FERRY_RETURN_IF_ERROR(
-      top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
-                 "nop_timeout_s", "auth_groups", "backstores", "targets"}));
+  FERRY_RETURN_IF_ERROR(top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery",
+                                   "nop_interval_s", "nop_timeout_s", "login_timeout_s",
+                                   "max_connections", "auth_groups", "backstores", "targets"}));
   FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {
     c.auth_groups.emplace_back();

@@ -89,6 +89,8 @@ struct Config {
   std::string discovery_auth_group;                   // CHAP for discovery sessions
   uint32_t nop_interval_s = 30;                       // 0: no NOP-In pings
   uint32_t nop_timeout_s = 30;
+  uint32_t login_timeout_s = 15;  // a login not finished by then: the connection closes
+  uint32_t max_connections = 1024;
   std::vector<BackstoreConfig> backstores;
   std::vector<AuthGroupConfig> auth_groups;
   std::vector<TargetConfig> targets;

@@ -9,6 +9,8 @@ constexpr const char* kGood = R"({
   "state_dir": "/var/lib/ferry",
   "chap_algorithms": ["SHA-256", "MD5"],
   "nop_interval_s": 10,
+  "login_timeout_s": 20,
+  "max_connections": 100,
   "discovery": {"auth_group": "disc"},
   "auth_groups": {
     "disc": {"user": "d", "secret_file": "/etc/ferry/disc"},
@@ -41,6 +43,8 @@ TEST(Config, ParsesEverything) {
   EXPECT_EQ(c->state_dir, "/var/lib/ferry");
   EXPECT_EQ(c->chap_algorithms.size(), 2u);
   EXPECT_EQ(c->nop_interval_s, 10u);
+  EXPECT_EQ(c->login_timeout_s, 20u);
+  EXPECT_EQ(c->max_connections, 100u);
   EXPECT_EQ(c->discovery_auth_group, "disc");
   ASSERT_EQ(c->backstores.size(), 2u);
   const BackstoreConfig* disk = c->FindBackstore("disk");
@@ -102,6 +106,8 @@ const Bad kBad[] = {
      "$.auth_groups.g.mutual_secret_file: must differ"},
     {R"({"discovery": {"auth_group": "nope"}})",
      "$.discovery.auth_group: no auth group named 'nope'"},
+    {R"({"login_timeout_s": 0})", "$.login_timeout_s: must be at least 1"},
+    {R"({"max_connections": -1})", "$.max_connections: expected a whole number"},
     {R"({"chap_algorithms": ["MD4"]})", "$.chap_algorithms[0]: unknown CHAP algorithm 'MD4'"},
     {R"({"targets": {"target1": {}}})", "$.targets.target1: iSCSI names start with"},
     {R"({"targets": {"iqn.2026-11.org.ferry:t": {"luns": []}}})",

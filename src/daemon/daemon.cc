@@ -130,6 +130,7 @@ Status HandleAdmin(const Running& r, const AdminRequest& req, json* result) {
                {"connections", server.connections()},
                {"stats",
                 {{"connections_accepted", st.connections_accepted.load()},
+                 {"connections_refused", st.connections_refused.load()},
                  {"logins", st.logins.load()},
                  {"login_failures", st.login_failures.load()},
                  {"commands", st.commands.load()},
@@ -210,7 +211,9 @@ int RunDaemon(const DaemonOptions& o) {
                                              ? iscsi::ServerOptions{}.chap_algorithms
                                              : r.config.chap_algorithms,
                       .nop_interval = std::chrono::seconds(r.config.nop_interval_s),
-                      .nop_timeout = std::chrono::seconds(r.config.nop_timeout_s)});
+                      .nop_timeout = std::chrono::seconds(r.config.nop_timeout_s),
+                      .login_timeout = std::chrono::seconds(r.config.login_timeout_s),
+                      .max_connections = r.config.max_connections});
   std::map<std::string, std::string> bound;  // configured portal -> listening address
   for (const TargetConfig& t : r.config.targets) {
     for (const PortalGroupConfig& g : t.portal_groups) {

@@ -24,6 +24,7 @@ Connection::Connection(Server* server, io::Reactor* reactor, int fd, std::string
 
 Connection::~Connection() {
   if (nop_timer_ != 0) reactor_->CancelTimer(nop_timer_);
+  if (login_timer_ != 0) reactor_->CancelTimer(login_timer_);
 }
 
 SessionInfo Connection::info() const {
@@ -82,6 +83,13 @@ void Connection::OnNopTimer() {
 
 void Connection::Start() {
   FERRY_LOG_DEBUG("iscsi: connection from {}", peer_);
+  const auto limit = server_->options().login_timeout;
+  login_timer_ = reactor_->RunAfter(limit, [this, limit] {
+    login_timer_ = 0;
+    if (full_feature_ || closed_) return;
+    FERRY_LOG_INFO("iscsi: {}: no login within {} ms: closing", peer_, limit.count());
+    Close("login timeout");
+  });
   rbuf_.resize(kReadAhead);
   Receive();
 }
@@ -90,7 +98,8 @@ void Connection::Close(std::string_view why) {
   if (closed_) return MaybeReap();  // e.g. the read that the shutdown woke up
   closed_ = true;
   if (nop_timer_ != 0) reactor_->CancelTimer(nop_timer_);
-  nop_timer_ = 0;
+  if (login_timer_ != 0) reactor_->CancelTimer(login_timer_);
+  nop_timer_ = login_timer_ = 0;
   FERRY_LOG_DEBUG("iscsi: closing connection from {}: {}", peer_, why);
   stream_.Close();
   MaybeReap();

@@ -159,6 +159,7 @@ class Connection {
   // NOP-In pings.
   io::Reactor::Clock::time_point last_rx_{};
   io::Reactor::TimerId nop_timer_ = 0;
+  io::Reactor::TimerId login_timer_ = 0;
   uint32_t nop_ttt_ = 0;  // the outstanding ping's TTT; 0: none
   io::Reactor::Clock::time_point nop_sent_{};
 

@@ -242,6 +242,8 @@ void Connection::EnterFullFeaturePhase() {
   // Digests apply from the first PDU after the final login response (RFC 7143 13.1); that
   // response is queued already and encoded before this flag takes effect.
   full_feature_ = true;
+  if (login_timer_ != 0) reactor_->CancelTimer(login_timer_);
+  login_timer_ = 0;
   server_->stats().logins++;
   server_->RegisterSession(this, info());
   FERRY_LOG_INFO("iscsi: {} logged in from {} ({} session{})", params_.initiator_name, peer_,

@@ -105,6 +105,14 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
       close(fd);
       return;
     }
+    if (connections() >= options_.max_connections) {
+      stats_.connections_refused++;
+      FERRY_LOG_WARN(
+          "iscsi: refusing a connection from {}: {} connections already (max_connections)", peer,
+          options_.max_connections);
+      close(fd);
+      return;
+    }
     stats_.connections_accepted++;
     io::Reactor* w = workers_[next_worker_.fetch_add(1) % workers_.size()];
     auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), addresses_[index]);

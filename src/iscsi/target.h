@@ -106,6 +106,7 @@ uint64_t EncodeLun(uint64_t lun);
 
 struct ServerStats {
   std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_refused{0};  // above max_connections
   std::atomic<uint64_t> logins{0};
   std::atomic<uint64_t> login_failures{0};
   std::atomic<uint64_t> commands{0};
@@ -120,6 +121,11 @@ struct ServerOptions {
   // closes them. Zero disables the pings.
   std::chrono::milliseconds nop_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds nop_timeout{std::chrono::seconds(30)};
+  // A connection that has not finished logging in by then is closed (slow or stalled
+  // initiators must not hold connections forever).
+  std::chrono::milliseconds login_timeout{std::chrono::seconds(15)};
+  // Connections beyond this are closed as they are accepted.
+  size_t max_connections = 1024;
 };
 
 class Server {

@@ -156,6 +156,35 @@ pings=$(grep -c "NOP-In ping" "$work/ferryd.log" || true)
 grep -q "did not answer a NOP-In" "$work/ferryd.log" && fail "qemu's session timed out"
 pass "$pings NOP-In pings answered; ferryctl status, sessions, luns"
 
+echo "== connection limits: max_connections, login timeout"
+config "$work/limits.json" '"max_connections": 3, "login_timeout_s": 1,'
+"$ferryd" --config "$work/limits.json" --state-dir "$work/state2" >"$work/limits.log" 2>&1 &
+lpid=$!
+for _ in $(seq 50); do grep -q "^Stop with" "$work/limits.log" 2>/dev/null && break; sleep 0.1; done
+lport=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/limits.log" | head -1)
+python3 - "$lport" <<'PY' || { kill $lpid; fail "connection limits"; }
+import socket, sys, time
+port = int(sys.argv[1])
+def closed_within(s, seconds):
+    s.settimeout(seconds)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port))
+assert closed_within(extra, 2), "a 4th connection was accepted with max_connections 3"
+t = time.monotonic()
+assert all(closed_within(s, 5) for s in idle), "idle connections were not closed"
+print("ok: 4th connection refused; 3 idle connections closed after %.1f s" % (time.monotonic() - t))
+PY
+kill -TERM $lpid; wait $lpid || fail "ferryd (limits) did not stop cleanly"
+grep -q "max_connections" "$work/limits.log" || fail "no log line for the refused connection"
+[ "$(grep -c "no login within" "$work/limits.log")" = 3 ] || fail "login timeouts not logged"
+
 echo "== clean stop"
 kill -TERM $pid
 wait $pid || fail "ferryd did not exit cleanly"
