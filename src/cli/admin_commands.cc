@@ -153,9 +153,42 @@ void AddAdminCommands(CLI::App& app, AdminArgs* args) {
                        Cmd{"luns", "every LUN with its backstore, size and identity"}}) {
     app.add_subcommand(c.name, c.help)->add_flag("--json", args->json, "print ferryd's JSON");
   }
+  CLI::App* lun = app.add_subcommand("lun", "change a target's LUNs while ferryd runs");
+  lun->require_subcommand(1);
+  CLI::App* add = lun->add_subcommand(
+      "add", "map a backstore of the configuration as a LUN (until ferryd restarts)");
+  add->add_option("TARGET", args->target, "target IQN")->required();
+  add->add_option("LUN", args->lun, "LUN number (0..16383)")->required();
+  add->add_option("BACKSTORE", args->backstore, "backstore name")->required();
+  add->add_flag("--write-protect", args->write_protect, "the LUN is write-protected");
+  CLI::App* remove = lun->add_subcommand("remove", "unmap a LUN (until ferryd restarts)");
+  remove->add_option("TARGET", args->target, "target IQN")->required();
+  remove->add_option("LUN", args->lun, "LUN number")->required();
+}
+
+int RunLun(CLI::App& lun, const AdminArgs& args, std::ostream& out, std::ostream& err) {
+  const bool add = lun.get_subcommand("add")->parsed();
+  json params = {{"target", args.target}, {"lun", args.lun}};
+  if (add) {
+    params["backstore"] = args.backstore;
+    params["write_protect"] = args.write_protect;
+  }
+  auto r = CallAdmin(args.socket, add ? "lun_map" : "lun_unmap", params);
+  if (!r.ok()) {
+    err << "ferryctl lun " << (add ? "add" : "remove") << ": " << r.status().message() << "\n";
+    return kExitCopyFailed;
+  }
+  if (add) {
+    out << args.target << " LUN " << args.lun << ": backstore " << args.backstore
+        << (args.write_protect ? " (write-protected)" : "") << "\n";
+  } else {
+    out << args.target << " LUN " << args.lun << ": removed\n";
+  }
+  return kExitOk;
 }
 
 int RunAdmin(CLI::App& app, const AdminArgs& args, std::ostream& out, std::ostream& err) {
+  if (CLI::App* lun = app.get_subcommand("lun"); lun->parsed()) return RunLun(*lun, args, out, err);
   for (const char* m : {"status", "sessions", "luns"}) {
     if (!app.get_subcommand(m)->parsed()) continue;
     auto r = CallAdmin(args.socket, m, json::object());

@@ -1,5 +1,6 @@
-// ferryctl's admin commands: status, sessions, luns. Each sends one JSON-RPC request to
-// ferryd's admin socket and prints the answer as a table (or as JSON with --json).
+// ferryctl's admin commands: status, sessions, luns, lun add, lun remove. Each sends one
+// JSON-RPC request to ferryd's admin socket and prints the answer as a table (or as JSON
+// with --json).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,11 @@ inline constexpr const char* kDefaultAdminSocket = "/var/lib/ferry/ferryd.sock";
 struct AdminArgs {
   std::string socket = kDefaultAdminSocket;
   bool json = false;
+  // ferryctl lun add|remove TARGET LUN [BACKSTORE] [--write-protect]
+  std::string target;
+  uint64_t lun = 0;
+  std::string backstore;
+  bool write_protect = false;
 };
 
 // One request, one answer: the "result" member, or the error ferryd returned.

@@ -168,7 +168,7 @@ std::string AdminServer::Answer(const std::string& line) {
     json result;
     Status st = handler_(*r, &result);
     if (st.ok()) return done->set_value(EncodeAdminResult(r->id, result));
-    const int c = st.code() == StatusCode::kNotFound ? -32601 : -32000;
+    const int c = st.code() == StatusCode::kUnimplemented ? -32601 : -32000;
     done->set_value(EncodeAdminError(r->id, c, st.message()));
   });
   // The reactor runs until ferryd stops; while stopping, give up instead of waiting forever.

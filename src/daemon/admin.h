@@ -33,7 +33,7 @@ std::string EncodeAdminError(const nlohmann::json& id, int code, std::string_vie
 
 class AdminServer {
  public:
-  // Runs on the reactor. NotFound -> "method not found"; other errors -> their message.
+  // Runs on the reactor. Unimplemented -> "method not found"; other errors -> their message.
   using Handler = std::function<Status(const AdminRequest& req, nlohmann::json* result)>;
 
   // Binds `path` (a stale socket file is replaced; a live one is an error: another ferryd).

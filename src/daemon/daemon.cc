@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/size_parse.h"
 #include "daemon/admin.h"
+#include "daemon/admin_methods.h"
 #include "daemon/config.h"
 #include "daemon/setup.h"
 #include "io/reactor.h"
@@ -51,104 +52,7 @@ Result<Config> LoadConfig(const DaemonOptions& o) {
   return c;
 }
 
-json LunsJson(const Config& c, const Setup& s, const iscsi::Server& server) {
-  json out = json::array();
-  for (const TargetConfig& t : c.targets) {
-    for (const TargetLunConfig& l : t.luns) {
-      const Backstore& b = s.backstores.at(l.backstore);
-      const block::Geometry& g = b.device->geometry();
-      int sessions = 0;
-      for (const iscsi::SessionInfo& si : server.Sessions()) {
-        if (si.target == t.name) sessions++;
-      }
-      char naa[33];
-      for (size_t i = 0; i < 16; ++i)
-        std::snprintf(naa + 2 * i, 3, "%02x", b.lu->identity().naa[i]);
-      out.push_back({{"target", t.name},
-                     {"lun", l.lun},
-                     {"backstore", l.backstore},
-                     {"type", b.config.type == BackstoreConfig::Type::kRam ? "ram" : "file"},
-                     {"path", b.config.path},
-                     {"size_bytes", g.num_blocks.value() * g.block_size},
-                     {"block_size", g.block_size},
-                     {"write_protect", l.write_protect || b.config.read_only},
-                     {"naa", std::string(naa)},
-                     {"serial", b.lu->identity().serial},
-                     {"target_sessions", sessions}});
-    }
-  }
-  return out;
-}
-
-json SessionsJson(const iscsi::Server& server) {
-  json out = json::array();
-  for (const iscsi::SessionInfo& s : server.Sessions()) {
-    out.push_back({{"initiator", s.initiator},
-                   {"target", s.target},
-                   {"type", s.discovery ? "discovery" : "normal"},
-                   {"peer", s.peer},
-                   {"portal", s.portal},
-                   {"isid", s.isid},
-                   {"tsih", s.tsih},
-                   {"header_digest", s.header_digest ? "CRC32C" : "None"},
-                   {"data_digest", s.data_digest ? "CRC32C" : "None"},
-                   {"chap", s.chap},
-                   {"commands", s.commands},
-                   {"luns", s.luns}});
-  }
-  return out;
-}
-
-struct Running {
-  Config config;
-  Setup setup;
-  std::string state_dir;
-  iscsi::Server* server;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-};
-
-Status HandleAdmin(const Running& r, const AdminRequest& req, json* result) {
-  const iscsi::Server& server = *r.server;
-  if (req.method == "status") {
-    const iscsi::ServerStats& st = server.stats();
-    json targets = json::array();
-    for (const TargetConfig& t : r.config.targets) {
-      targets.push_back({{"name", t.name},
-                         {"luns", t.luns.size()},
-                         {"acl_entries", t.acls.size()},
-                         {"chap", !t.auth_group.empty()}});
-    }
-    *result = {{"daemon", "ferryd"},
-               {"pid", getpid()},
-               {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::steady_clock::now() - r.started)
-                                .count()},
-               {"state_dir", r.state_dir},
-               {"portals", server.listen_addresses()},
-               {"targets", targets},
-               {"sessions", server.Sessions().size()},
-               {"connections", server.connections()},
-               {"stats",
-                {{"connections_accepted", st.connections_accepted.load()},
-                 {"connections_refused", st.connections_refused.load()},
-                 {"logins", st.logins.load()},
-                 {"login_failures", st.login_failures.load()},
-                 {"commands", st.commands.load()},
-                 {"rejects", st.rejects.load()}}}};
-    return Status::Ok();
-  }
-  if (req.method == "sessions") {
-    *result = SessionsJson(server);
-    return Status::Ok();
-  }
-  if (req.method == "luns") {
-    *result = LunsJson(r.config, r.setup, server);
-    return Status::Ok();
-  }
-  return NotFound("unknown method '" + req.method + "' (status, sessions, luns)");
-}
-
-void PrintBanner(const Running& r, const std::string& admin_path) {
+void PrintBanner(const DaemonState& r, const std::string& admin_path) {
   for (const TargetConfig& t : r.config.targets) {
     std::printf("ferryd: serving %s on %s (", t.name.c_str(),
                 r.server->listen_addresses().front().c_str());
@@ -183,7 +87,8 @@ int RunDaemon(const DaemonOptions& o) {
   if (!SetLogLevel(o.log_level)) return Fail(2, "unknown --log-level '" + o.log_level + "'");
   auto config = LoadConfig(o);
   if (!config.ok()) return Fail(2, config.status().message());
-  Running r{.config = std::move(*config), .setup = {}, .state_dir = o.state_dir, .server = nullptr};
+  DaemonState r{
+      .config = std::move(*config), .setup = {}, .state_dir = o.state_dir, .server = nullptr};
   if (r.state_dir.empty()) r.state_dir = r.config.state_dir;
   if (r.state_dir.empty()) r.state_dir = "/var/lib/ferry";
   if (o.check_only) {

@@ -369,7 +369,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
     case TmfFunction::kTargetWarmReset:
       abort_if([](const Command&) { return true; });
       if (target_ != nullptr) {
-        for (const auto& [n, tl] : target_->config().luns) {
+        for (const auto& [n, tl] : target_->Luns()) {
           (void)n;
           tl.lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
         }

@@ -50,6 +50,19 @@ SessionInfo Connection::info() const {
   return i;
 }
 
+void Connection::OnLunsChanged() {
+  if (closed_ || target_ == nullptr || acl_ == nullptr) return;
+  luns_ = target_->ViewFor(*acl_);
+  std::vector<uint64_t> numbers;
+  for (const auto& [n, v] : luns_) {
+    v.lu->RaiseUnitAttentionFor(nexus_, scsi::Asc::kReportedLunsDataHasChanged);
+    numbers.push_back(n);
+  }
+  FERRY_LOG_INFO("iscsi: {} ({}): LUN map changed, {} LUNs now", peer_, params_.initiator_name,
+                 numbers.size());
+  server_->UpdateSessionLuns(this, std::move(numbers));
+}
+
 void Connection::ArmNopTimer() {
   const auto interval = server_->options().nop_interval;
   if (closed_ || interval.count() == 0) return;

@@ -37,6 +37,9 @@ class Connection {
   io::Reactor* reactor() const { return reactor_; }
   SessionInfo info() const;
   uint64_t commands_seen() const { return commands_seen_.load(std::memory_order_relaxed); }
+  // The target's LUN table changed: rebuild the session's view, and tell the initiator
+  // with REPORTED LUNS DATA HAS CHANGED on every LUN it sees now.
+  void OnLunsChanged();
 
  private:
   struct Command;

@@ -7,7 +7,7 @@
 
 namespace ferry::iscsi {
 
-Target::Target(TargetConfig config) : config_(std::move(config)) {
+Target::Target(TargetConfig config) : config_(std::move(config)), luns_(config_.luns) {
   open_acl_.chap = config_.chap;
   for (Acl& a : config_.acls) {
     if (a.chap == nullptr) a.chap = config_.chap;
@@ -15,8 +15,29 @@ Target::Target(TargetConfig config) : config_(std::move(config)) {
 }
 
 scsi::LogicalUnit* Target::FindLun(uint64_t lun) const {
-  auto it = config_.luns.find(lun);
-  return it == config_.luns.end() ? nullptr : it->second.lu.get();
+  std::lock_guard<std::mutex> l(luns_mu_);
+  auto it = luns_.find(lun);
+  return it == luns_.end() ? nullptr : it->second.lu.get();
+}
+
+std::map<uint64_t, TargetLun> Target::Luns() const {
+  std::lock_guard<std::mutex> l(luns_mu_);
+  return luns_;
+}
+
+Status Target::MapLun(uint64_t lun, TargetLun tl) {
+  std::lock_guard<std::mutex> l(luns_mu_);
+  if (luns_.contains(lun)) {
+    return AlreadyExists(config_.name + " already has LUN " + std::to_string(lun));
+  }
+  luns_[lun] = std::move(tl);
+  return Status::Ok();
+}
+
+Status Target::UnmapLun(uint64_t lun) {
+  std::lock_guard<std::mutex> l(luns_mu_);
+  if (luns_.erase(lun) == 0) return NotFound(config_.name + " has no LUN " + std::to_string(lun));
+  return Status::Ok();
 }
 
 const Acl* Target::Authorize(std::string_view initiator, const IpAddress& peer) const {
@@ -28,16 +49,17 @@ const Acl* Target::Authorize(std::string_view initiator, const IpAddress& peer) 
 }
 
 LunView Target::ViewFor(const Acl& acl) const {
+  const std::map<uint64_t, TargetLun> luns = Luns();
   LunView v;
   if (acl.map_all_luns) {
-    for (const auto& [n, tl] : config_.luns) {
+    for (const auto& [n, tl] : luns) {
       v[n] = {tl.lu.get(), n, tl.write_protect || acl.write_protect};
     }
     return v;
   }
   for (const auto& [seen_as, m] : acl.luns) {
-    auto it = config_.luns.find(m.target_lun);
-    if (it == config_.luns.end()) continue;  // the config loader refuses this
+    auto it = luns.find(m.target_lun);
+    if (it == luns.end()) continue;  // not (or no longer) a LUN of the target
     v[seen_as] = {it->second.lu.get(), m.target_lun,
                   it->second.write_protect || acl.write_protect || m.write_protect};
   }
@@ -190,6 +212,20 @@ std::vector<SessionInfo> Server::Sessions() const {
     v.back().commands = c->commands_seen();
   }
   return v;
+}
+
+void Server::LunsChanged(const Target* t) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [raw, s] : sessions_) {
+    if (s.discovery || s.target != t->config().name) continue;
+    PostTo(conns_.at(raw), [](Connection& conn) { conn.OnLunsChanged(); });
+  }
+}
+
+void Server::UpdateSessionLuns(Connection* c, std::vector<uint64_t> luns) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = sessions_.find(c);
+  if (it != sessions_.end()) it->second.luns = std::move(luns);
 }
 
 void Server::Reap(Connection* c) {

@@ -82,8 +82,16 @@ using LunView = std::map<uint64_t, SessionLun>;
 class Target {
  public:
   explicit Target(TargetConfig config);
+  // The configuration the target started with (its `luns` as they were then: Luns() has
+  // the current ones).
   const TargetConfig& config() const { return config_; }
   scsi::LogicalUnit* FindLun(uint64_t lun) const;
+
+  // The LUN table, changed at run time by the admin socket; thread-safe. Sessions learn
+  // of a change through Server::LunsChanged().
+  std::map<uint64_t, TargetLun> Luns() const;
+  Status MapLun(uint64_t lun, TargetLun tl);  // AlreadyExists when the number is in use
+  Status UnmapLun(uint64_t lun);              // NotFound when it is not
 
   // The ACL entry for this initiator, or nullptr when it may not use the target.
   const Acl* Authorize(std::string_view initiator, const IpAddress& peer) const;
@@ -97,6 +105,8 @@ class Target {
   TargetConfig config_;
   Acl open_acl_;
   PortalGroup default_group_;
+  mutable std::mutex luns_mu_;
+  std::map<uint64_t, TargetLun> luns_;  // guarded by luns_mu_
 };
 
 // SAM-5 4.7 LUN field <-> number: peripheral (0..255) and flat (up to 16383) addressing.
@@ -169,6 +179,11 @@ class Server {
   void RegisterSession(Connection* c, SessionInfo info);
   // One row per logged-in session (admin `sessions`); thread-safe.
   std::vector<SessionInfo> Sessions() const;
+  // After Target::MapLun/UnmapLun: every session of `t` rebuilds its LUN view (on its
+  // reactor) and gets REPORTED LUNS DATA HAS CHANGED (SPC-4 6.33) on each LUN it sees.
+  void LunsChanged(const Target* t);
+  // A session's LUN list changed (for Sessions()).
+  void UpdateSessionLuns(Connection* c, std::vector<uint64_t> luns);
 
  private:
   // Runs `fn(connection)` on the connection's reactor if it still exists then.

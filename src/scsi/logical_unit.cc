@@ -31,6 +31,12 @@ void LogicalUnit::RaiseUnitAttention(Asc asc) {
   for (uint64_t n : seen_nexus_) pending_ua_[n].push_back(asc);
 }
 
+void LogicalUnit::RaiseUnitAttentionFor(uint64_t nexus, Asc asc) {
+  std::lock_guard lock(mu_);
+  seen_nexus_.insert(nexus);
+  pending_ua_[nexus].push_back(asc);
+}
+
 // SAM-5 5.14. A nexus first seen after start gets no POWER ON unit attention: it did not
 // exist at power on (iSCSI creates nexuses at login), and initiators such as libiscsi's
 // tools treat a unit attention on their first command as a failure.

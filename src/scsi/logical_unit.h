@@ -49,6 +49,9 @@ class LogicalUnit {
 
   // Queues a unit attention for every nexus (e.g. CAPACITY DATA HAS CHANGED).
   void RaiseUnitAttention(Asc asc);
+  // Queues a unit attention for one nexus (e.g. REPORTED LUNS DATA HAS CHANGED when its
+  // LUN map changed), whether or not it has sent a command here yet.
+  void RaiseUnitAttentionFor(uint64_t nexus, Asc asc);
 
   block::BlockDevice& device() { return *dev_; }
   const LuIdentity& identity() const { return id_; }

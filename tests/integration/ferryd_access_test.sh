@@ -48,7 +48,8 @@ config() {  # config FILE [EXTRA-TOP-LEVEL-JSON]
   "backstores": {
     "r0": {"type": "ram", "size": "64M"},
     "r1": {"type": "ram", "size": "32M", "block_size": 4096},
-    "r2": {"type": "ram", "size": "16M"}
+    "r2": {"type": "ram", "size": "16M"},
+    "spare": {"type": "ram", "size": "8M"}
   },
   "targets": {
     "iqn.2026-11.org.ferry:chap": {
@@ -155,6 +156,25 @@ pings=$(grep -c "NOP-In ping" "$work/ferryd.log" || true)
 [ "$pings" -ge 2 ] || fail "expected NOP-In pings during 4 s idle, saw $pings"
 grep -q "did not answer a NOP-In" "$work/ferryd.log" && fail "qemu's session timed out"
 pass "$pings NOP-In pings answered; ferryctl status, sessions, luns"
+
+echo "== LUNs changed at run time: ferryctl lun add / remove"
+"$ferryctl" --socket "$sock" lun add iqn.2026-11.org.ferry:chap 5 spare --write-protect ||
+  fail "ferryctl lun add"
+iscsi-readcapacity16 "iscsi://$chap/iqn.2026-11.org.ferry:chap/5" | grep -q "Total size:8388608" ||
+  fail "the new LUN 5 is not served"
+"$ferryctl" --socket "$sock" luns | grep -q "iqn.2026-11.org.ferry:chap *5 *spare .* yes" ||
+  fail "ferryctl luns does not show LUN 5"
+"$ferryctl" --socket "$sock" lun add iqn.2026-11.org.ferry:chap 6 spare 2>"$work/err" &&
+  fail "a backstore mapped twice"
+grep -q "is LUN 5 of iqn.2026-11.org.ferry:chap" "$work/err" || { cat "$work/err"; fail "message for a mapped backstore"; }
+"$ferryctl" --socket "$sock" lun add iqn.2026-11.org.ferry:nope 1 spare 2>"$work/err" &&
+  fail "a LUN for a target that does not exist"
+"$ferryctl" --socket "$sock" lun remove iqn.2026-11.org.ferry:chap 5 || fail "ferryctl lun remove"
+"$ferryctl" --socket "$sock" lun remove iqn.2026-11.org.ferry:chap 5 2>"$work/err" &&
+  fail "removing a LUN twice"
+python3 "$(dirname "$0")/lun_change.py" "$port" "$ferryctl" "$sock" ||
+  fail "unit attention for a changed LUN map"
+pass "lun add/remove, errors, REPORTED LUNS DATA HAS CHANGED"
 
 echo "== connection limits: max_connections, login timeout"
 config "$work/limits.json" '"max_connections": 3, "login_timeout_s": 1,'
