@@ -108,19 +108,18 @@ void TcpStream::Close() {
 }
 
 void TcpStream::ReadSome(std::span<uint8_t> buf, IoFn done) {
-  reading_ = true;
-  rbuf_ = buf;
-  rdone_ = 0;
-  rsome_ = true;
-  rfn_ = std::move(done);
-  IssueRead();
+  StartRead(buf, std::move(done), /*some=*/true);
 }
 
 void TcpStream::ReadExact(std::span<uint8_t> buf, IoFn done) {
+  StartRead(buf, std::move(done), /*some=*/false);
+}
+
+void TcpStream::StartRead(std::span<uint8_t> buf, IoFn done, bool some) {
   reading_ = true;
   rbuf_ = buf;
   rdone_ = 0;
-  rsome_ = false;
+  rsome_ = some;
   rfn_ = std::move(done);
   if (buf.empty()) {
     reactor_->Post([this] {

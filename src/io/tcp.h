@@ -70,6 +70,7 @@ class TcpStream {
   int fd() const { return fd_; }
 
  private:
+  void StartRead(std::span<uint8_t> buf, IoFn done, bool some);
   void IssueRead();
   void IssueWrite();
   Reactor* reactor_;

@@ -11,33 +11,13 @@
 # Usage: run.sh PATH/TO/ferryd. Exit 77 (skipped, with the reason) when a tool is missing.
 set -euo pipefail
 ferryd=$(realpath "$1")
-for tool in iscsi-test-cu iscsi-ls qemu-io qemu-img; do
-  command -v $tool >/dev/null || {
-    echo "SKIPPED: $tool is missing (scripts/install-deps installs libiscsi-bin, qemu-utils)" >&2
-    exit 77
-  }
-done
-
-work=$(mktemp -d /var/tmp/ferry-conformance-XXXXXX)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$work/ferryd.log" ] && tail -20 "$work/ferryd.log" >&2; exit 1; }
-
-# A free port: ferryd binds port 0 and prints what it got.
 here=$(dirname "$(realpath "$0")")
-"$ferryd" --config "$here/ferryd-test.json" --state-dir "$work/state" >"$work/ferryd.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do
-  grep -q "^ferryd: serving" "$work/ferryd.log" 2>/dev/null && break
-  kill -0 $pid 2>/dev/null || fail "ferryd exited at start"
-  sleep 0.1
-done
-port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/ferryd.log")
-[ -n "$port" ] || fail "ferryd did not report its port"
+# shellcheck source=SCRIPTDIR/../lib/ferryd.sh
+. "$here/../lib/ferryd.sh"
+require_tools iscsi-test-cu iscsi-ls qemu-io qemu-img
+make_workdir conformance
+# A free port: the test config's portal is 127.0.0.1:0 and ferryd prints what it got.
+start_ferryd "$ferryd" "$work/ferryd.log" --config "$here/ferryd-test.json" --state-dir "$work/state"
 portal="iscsi://127.0.0.1:$port"
 url="$portal/iqn.2026-11.org.ferry:demo"
 echo "ferryd listening on 127.0.0.1:$port"

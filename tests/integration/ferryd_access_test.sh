@@ -11,20 +11,10 @@
 set -euo pipefail
 ferryd=$(realpath "$1")
 ferryctl=$(realpath "$2")
-for tool in iscsi-ls iscsi-inq iscsi-readcapacity16 iscsi-test-cu qemu-io; do
-  command -v $tool >/dev/null || {
-    echo "SKIPPED: $tool is missing (scripts/install-deps installs libiscsi-bin, qemu-utils)" >&2
-    exit 77
-  }
-done
-work=$(mktemp -d /var/tmp/ferry-access-XXXXXX)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$work/ferryd.log" ] && tail -20 "$work/ferryd.log" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib/ferryd.sh
+. "$(dirname "$(realpath "$0")")/../lib/ferryd.sh"
+require_tools iscsi-ls iscsi-inq iscsi-readcapacity16 iscsi-test-cu qemu-io python3
+make_workdir access
 pass() { echo "ok: $*"; }
 
 # Secrets live in files, mode 0600.
@@ -83,16 +73,8 @@ chmod 600 "$work/disc"
 "$ferryd" --config "$work/c.json" --check | grep -q "is valid" || fail "--check"
 
 echo "== start"
-"$ferryd" --config "$work/c.json" --state-dir "$work/state" --log-level debug \
-  >"$work/ferryd.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do
-  grep -q "^Stop with" "$work/ferryd.log" 2>/dev/null && break
-  kill -0 $pid 2>/dev/null || fail "ferryd exited at start"
-  sleep 0.1
-done
-port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/ferryd.log" | head -1)
-[ -n "$port" ] || fail "ferryd did not report its port"
+start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/c.json" --state-dir "$work/state" \
+  --log-level debug
 p="127.0.0.1:$port"
 chap="esx%initiator-secret-1@$p"
 sock="$work/state/ferryd.sock"

@@ -1,0 +1,48 @@
+# Shared by the shell tests that run ferryd (source it): tool checks, a work directory that
+# is removed on exit (with ferryd stopped), failure reporting, and starting ferryd on a
+# free loopback port.
+#
+#   require_tools TOOL...           exit 77 (skipped, with the reason) when one is missing
+#   make_workdir NAME               $work: a fresh /var/tmp/ferry-NAME-XXXXXX, removed at exit
+#   fail MESSAGE                    print MESSAGE and the end of ferryd's log, exit 1
+#   start_ferryd FERRYD LOG ARGS... start ferryd in the background; sets $pid and $port
+
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || {
+      echo "SKIPPED: $tool is missing (scripts/install-deps installs libiscsi-bin, qemu-utils)" >&2
+      exit 77
+    }
+  done
+}
+
+pid=""
+make_workdir() {
+  work=$(mktemp -d "/var/tmp/ferry-$1-XXXXXX")
+  trap _ferry_cleanup EXIT
+}
+_ferry_cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  [ -f "$work/ferryd.log" ] && tail -20 "$work/ferryd.log" >&2
+  exit 1
+}
+
+start_ferryd() {
+  local ferryd=$1 log=$2
+  shift 2
+  "$ferryd" "$@" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    grep -q "^Stop with" "$log" 2>/dev/null && break
+    kill -0 $pid 2>/dev/null || fail "ferryd exited at start: $(tail -3 "$log")"
+    sleep 0.1
+  done
+  port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
+  [ -n "$port" ] || fail "ferryd did not report its port"
+}
