@@ -81,6 +81,29 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
   std::fflush(stdout);
 }
 
+// Makes every completed write durable before ferryd exits. Returns how many failed.
+int FlushBackstores(io::Reactor* re, const Setup& setup) {
+  std::vector<std::unique_ptr<block::IoRequest>> reqs;
+  int pending = 0, failed = 0;
+  for (const auto& [name, b] : setup.backstores) {
+    auto req = std::make_unique<block::IoRequest>();
+    req->op = block::IoOp::kFlush;
+    req->done = [&pending, &failed, n = name](IoStatus st) {
+      --pending;
+      // A read-only backstore has nothing to flush.
+      if (st != IoStatus::kOk && st != IoStatus::kReadOnly && st != IoStatus::kNotSupported) {
+        ++failed;
+        std::cerr << "ferryd: flushing backstore " << n << " failed: " << IoStatusName(st) << "\n";
+      }
+    };
+    ++pending;
+    b.device->Submit(*req);
+    reqs.push_back(std::move(req));
+  }
+  re->RunUntil([&] { return pending == 0; });
+  return failed;
+}
+
 }  // namespace
 
 int RunDaemon(const DaemonOptions& o) {
@@ -145,10 +168,14 @@ int RunDaemon(const DaemonOptions& o) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   io::Reactor* re = reactor->get();
+  // The signal handler only sets g_stop: this timer notices it, and keeps ticking while
+  // connections on the other reactors wind down, so that RunUntil checks idle() again.
+  bool stopping = false;
   std::function<void()> poll = [&] {
-    if (g_stop) {
+    if (g_stop && !stopping) {
+      stopping = true;
       (*admin)->Stop();
-      return server.Stop();
+      server.Stop();
     }
     re->RunAfter(std::chrono::milliseconds(100), [&] { poll(); });
   };
@@ -156,10 +183,12 @@ int RunDaemon(const DaemonOptions& o) {
   re->RunUntil([&] { return g_stop && server.idle(); });
   admin->reset();
   extra.reset();  // every connection is gone: stop the other reactors
-  std::printf("ferryd: stopped (%llu logins, %llu commands)\n",
+  const int unflushed = FlushBackstores(re, r.setup);
+  std::printf("ferryd: stopped (%llu logins, %llu commands, %zu backstores flushed)\n",
               static_cast<unsigned long long>(server.stats().logins.load()),
-              static_cast<unsigned long long>(server.stats().commands.load()));
-  return 0;
+              static_cast<unsigned long long>(server.stats().commands.load()),
+              r.setup.backstores.size() - unflushed);
+  return unflushed == 0 ? 0 : 1;
 }
 
 }  // namespace ferry::daemon

@@ -50,6 +50,29 @@ SessionInfo Connection::info() const {
   return i;
 }
 
+void Connection::Shutdown() {
+  if (closed_) return;
+  if (!full_feature_ || params_.session_type == SessionType::kDiscovery || draining_) {
+    return Close("target stopping");
+  }
+  const auto grace = server_->options().logout_grace;
+  // RFC 7143 11.9.1: AsyncEvent 1, the target requests a logout within Parameter3 seconds.
+  OutPdu out;
+  Encode(
+      AsyncMessagePdu{.seq = NextSeq(true),
+                      .event = 1,
+                      .param3 = static_cast<uint16_t>(std::max<int64_t>(1, grace.count() / 1000))},
+      &out.bhs);
+  Send(std::move(out));
+  FERRY_LOG_INFO("iscsi: asking {} ({}) to log out: the target is stopping", params_.initiator_name,
+                 peer_);
+  if (nop_timer_ != 0) reactor_->CancelTimer(nop_timer_);
+  nop_timer_ = reactor_->RunAfter(grace, [this] {
+    nop_timer_ = 0;
+    Close("target stopping (no logout)");
+  });
+}
+
 void Connection::OnLunsChanged() {
   if (closed_ || target_ == nullptr || acl_ == nullptr) return;
   luns_ = target_->ViewFor(*acl_);

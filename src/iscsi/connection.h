@@ -32,6 +32,9 @@ class Connection {
   ~Connection();
   void Start();
   void Close(std::string_view why);
+  // The target is stopping: ask a logged-in session to log out (Async Message, logout
+  // requested) and close after the server's logout grace; close anything else now.
+  void Shutdown();
   bool closed() const { return closed_; }
   bool in_full_feature() const { return full_feature_; }
   io::Reactor* reactor() const { return reactor_; }

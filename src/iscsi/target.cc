@@ -165,7 +165,7 @@ void Server::Stop() {
   std::lock_guard<std::mutex> l(mu_);
   for (auto& [raw, c] : conns_) {
     (void)raw;
-    PostTo(c, [](Connection& conn) { conn.Close("target stopping"); });
+    PostTo(c, [](Connection& conn) { conn.Shutdown(); });
   }
 }
 

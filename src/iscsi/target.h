@@ -136,6 +136,8 @@ struct ServerOptions {
   std::chrono::milliseconds login_timeout{std::chrono::seconds(15)};
   // Connections beyond this are closed as they are accepted.
   size_t max_connections = 1024;
+  // At Stop(): how long sessions get to log out before their connections close.
+  std::chrono::milliseconds logout_grace{std::chrono::seconds(2)};
 };
 
 class Server {
@@ -151,8 +153,10 @@ class Server {
 
   // Starts listening; returns the bound port (port 0 picks one).
   Result<uint16_t> Listen(const std::string& ip, uint16_t port);
-  // Stops accepting and closes every connection (on their reactors); run the reactors
-  // until idle() afterwards. Listening reactor only.
+  // Stops accepting and ends every connection (on their reactors): sessions are asked to
+  // log out (Async Message, RFC 7143 11.9.1) and closed after `logout_grace` if they do
+  // not; connections still logging in close at once. Run the reactors until idle()
+  // afterwards. Listening reactor only.
   void Stop();
   bool idle() const;  // thread-safe
 

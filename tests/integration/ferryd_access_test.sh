@@ -187,10 +187,19 @@ kill -TERM $lpid; wait $lpid || fail "ferryd (limits) did not stop cleanly"
 grep -q "max_connections" "$work/limits.log" || fail "no log line for the refused connection"
 [ "$(grep -c "no login within" "$work/limits.log")" = 3 ] || fail "login timeouts not logged"
 
-echo "== clean stop"
+echo "== clean stop: sessions asked to log out, backstores flushed"
+qemu-io -f raw -c "sleep 20000" "iscsi://$chap/iqn.2026-11.org.ferry:chap/0" >/dev/null 2>&1 &
+qpid=$!
+for _ in $(seq 50); do
+  "$ferryctl" --socket "$sock" sessions | grep -q linux-kvm && break
+  sleep 0.1
+done
 kill -TERM $pid
 wait $pid || fail "ferryd did not exit cleanly"
 pid=""
-grep -q "ferryd: stopped" "$work/ferryd.log" || fail "no clean stop"
+kill $qpid 2>/dev/null || true
+grep -q "asking iqn.2008-11.org.linux-kvm .* to log out" "$work/ferryd.log" ||
+  fail "the open session was not asked to log out"
+grep -q "ferryd: stopped (.*, 4 backstores flushed)" "$work/ferryd.log" || fail "no clean stop"
 [ ! -e "$sock" ] || fail "admin socket left behind"
 echo "access: all checks passed"
