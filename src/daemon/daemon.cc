@@ -81,6 +81,23 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
   std::fflush(stdout);
 }
 
+// Listens on every portal of every portal group (once each), then adds the targets with
+// their portals as bound (port 0 becomes the port the kernel picked).
+Status ListenAndAddTargets(const DaemonState& r, iscsi::Server* server) {
+  std::map<std::string, std::string> bound;  // configured portal -> listening address
+  for (const TargetConfig& t : r.config.targets) {
+    for (const PortalGroupConfig& g : t.portal_groups) {
+      for (const PortalConfig& p : g.portals) {
+        if (bound.contains(p.Text())) continue;
+        FERRY_RETURN_IF_ERROR(server->Listen(p.ip, p.port).status());
+        bound[p.Text()] = server->listen_addresses().back();
+      }
+    }
+  }
+  for (auto& t : MakeTargets(r.config, r.setup, bound)) server->AddTarget(std::move(t));
+  return Status::Ok();
+}
+
 // Makes every completed write durable before ferryd exits. Returns how many failed.
 int FlushBackstores(io::Reactor* re, const Setup& setup) {
   std::vector<std::unique_ptr<block::IoRequest>> reqs;
@@ -142,18 +159,7 @@ int RunDaemon(const DaemonOptions& o) {
                       .nop_timeout = std::chrono::seconds(r.config.nop_timeout_s),
                       .login_timeout = std::chrono::seconds(r.config.login_timeout_s),
                       .max_connections = r.config.max_connections});
-  std::map<std::string, std::string> bound;  // configured portal -> listening address
-  for (const TargetConfig& t : r.config.targets) {
-    for (const PortalGroupConfig& g : t.portal_groups) {
-      for (const PortalConfig& p : g.portals) {
-        if (bound.contains(p.Text())) continue;
-        auto port = server.Listen(p.ip, p.port);
-        if (!port.ok()) return Fail(1, port.status().message());
-        bound[p.Text()] = server.listen_addresses().back();
-      }
-    }
-  }
-  for (auto& t : MakeTargets(r.config, r.setup, bound)) server.AddTarget(std::move(t));
+  if (Status st = ListenAndAddTargets(r, &server); !st.ok()) return Fail(1, st.message());
   std::string admin_path = o.admin_socket;
   if (admin_path.empty()) admin_path = r.config.admin_socket;
   if (admin_path.empty()) admin_path = r.state_dir + "/ferryd.sock";

@@ -75,6 +75,7 @@ class Connection {
   void OnLogin(const LoginRequestPdu& p);
   void LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
                  std::string_view why);
+  bool TakeLoginText(const LoginRequestPdu& p, std::vector<KeyValue>* keys);
   bool IdentifyParties(const LoginRequestPdu& p, const std::vector<KeyValue>& keys);
   bool Authenticate(const LoginRequestPdu& p, const std::vector<KeyValue>& keys,
                     std::vector<KeyValue>* reply);

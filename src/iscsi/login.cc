@@ -148,23 +148,28 @@ bool Connection::Authenticate(const LoginRequestPdu& p, const std::vector<KeyVal
   return true;
 }
 
-void Connection::OnLogin(const LoginRequestPdu& p) {
+// The text of a login request, which may span PDUs with the C bit (RFC 7143 6.3): false
+// while more is to come (acknowledged with an empty response) or when login failed.
+bool Connection::TakeLoginText(const LoginRequestPdu& p, std::vector<KeyValue>* keys) {
   if (first_login_pdu_) {
     first_login_pdu_ = false;
     isid_ = p.isid;
     expcmdsn_ = p.cmdsn;
     if (p.version_min > 0) {
-      return LoginFail(p, kInitiatorError, kDetailUnsupportedVersion, "version above 0");
+      LoginFail(p, kInitiatorError, kDetailUnsupportedVersion, "version above 0");
+      return false;
     }
     if (p.tsih != 0) {  // adding a connection to a session: MaxConnections is 1
-      return LoginFail(p, kInitiatorError, kDetailSessionDoesNotExist, "TSIH of an old session");
+      LoginFail(p, kInitiatorError, kDetailSessionDoesNotExist, "TSIH of an old session");
+      return false;
     }
   }
   if (login_text_.size() + data_bytes_ > kMaxLoginText) {
-    return LoginFail(p, kInitiatorError, kDetailInitiatorError, "login text above 64 KiB");
+    LoginFail(p, kInitiatorError, kDetailInitiatorError, "login text above 64 KiB");
+    return false;
   }
   login_text_.append(reinterpret_cast<const char*>(data().data()), data().size());
-  if (p.cont) {  // more text follows: acknowledge with an empty response (RFC 7143 6.3)
+  if (p.cont) {  // more text follows: acknowledge with an empty response
     OutPdu out;
     Encode(LoginResponsePdu{.csg = p.csg,
                             .nsg = p.nsg,
@@ -173,20 +178,29 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
                             .itt = p.itt,
                             .seq = NextSeq(true)},
            &out.bhs);
-    return Send(std::move(out));
+    Send(std::move(out));
+    return false;
   }
-  auto keys = ParseTextKeys(
+  auto parsed = ParseTextKeys(
       std::span(reinterpret_cast<const uint8_t*>(login_text_.data()), login_text_.size()));
   login_text_.clear();
-  if (!keys.ok()) {
-    return LoginFail(p, kInitiatorError, kDetailInitiatorError, keys.status().message());
+  if (!parsed.ok()) {
+    LoginFail(p, kInitiatorError, kDetailInitiatorError, parsed.status().message());
+    return false;
   }
+  *keys = std::move(parsed).value();
+  return true;
+}
+
+void Connection::OnLogin(const LoginRequestPdu& p) {
+  std::vector<KeyValue> keys;
+  if (!TakeLoginText(p, &keys)) return;
   if (!identified_) {
-    if (!IdentifyParties(p, *keys)) return;
+    if (!IdentifyParties(p, keys)) return;
     identified_ = true;
   }
   std::vector<KeyValue> reply, security, rest;
-  for (const KeyValue& kv : *keys) (IsSecurityKey(kv.key) ? security : rest).push_back(kv);
+  for (const KeyValue& kv : keys) (IsSecurityKey(kv.key) ? security : rest).push_back(kv);
   if (!security.empty() && p.csg != 0) {
     return LoginFail(p, kInitiatorError, kDetailInitiatorError,
                      "security keys outside the security stage");
@@ -231,7 +245,7 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
   std::string text = EncodeTextKeys(reply);
   if (text.size() > kLoginMaxResponse) {  // only a flood of keys gets here
     return LoginFail(p, kInitiatorError, kDetailInitiatorError,
-                     "answer to " + std::to_string(keys->size()) + " keys exceeds 8192 bytes");
+                     "answer to " + std::to_string(keys.size()) + " keys exceeds 8192 bytes");
   }
   out.owned.assign(text.begin(), text.end());
   Send(std::move(out));
