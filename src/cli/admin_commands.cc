@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iomanip>
 
+#include "base/size_parse.h"
 #include "cli/copy_command.h"
 
 namespace ferry::cli {
@@ -35,19 +36,6 @@ void Table(const std::vector<std::vector<std::string>>& rows, std::ostream& out)
     }
     out << "\n";
   }
-}
-
-std::string Human(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    ++u;
-  }
-  char b[32];
-  std::snprintf(b, sizeof(b), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return b;
 }
 
 }  // namespace
@@ -134,7 +122,7 @@ void PrintLuns(const json& r, std::ostream& out) {
       {"TARGET", "LUN", "BACKSTORE", "TYPE", "SIZE", "BLOCK", "WP", "SERIAL", "SESSIONS"}};
   for (const auto& l : r) {
     rows.push_back({Str(l, "target"), Str(l, "lun"), Str(l, "backstore"), Str(l, "type"),
-                    Human(l.value("size_bytes", uint64_t{0})), Str(l, "block_size"),
+                    FormatSize(l.value("size_bytes", uint64_t{0})), Str(l, "block_size"),
                     l.value("write_protect", false) ? "yes" : "no", Str(l, "serial"),
                     Str(l, "target_sessions")});
   }

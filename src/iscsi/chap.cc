@@ -22,17 +22,6 @@ const EVP_MD* Md(ChapAlgorithm alg) {
   return nullptr;
 }
 
-std::string FindKey(const std::vector<KeyValue>& keys, std::string_view k, bool* found) {
-  for (const KeyValue& kv : keys) {
-    if (kv.key == k) {
-      *found = true;
-      return kv.value;
-    }
-  }
-  *found = false;
-  return {};
-}
-
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -167,14 +156,14 @@ Status ChapAuthenticator::OnResponse(const std::vector<KeyValue>& keys,
                                      std::vector<KeyValue>* reply) {
   if (!challenged_) return InvalidArgument("CHAP_R before CHAP_A");
   if (authenticated_) return InvalidArgument("CHAP_R sent twice");
-  bool has_n, has_r, has_i, has_c;
-  const std::string name = FindKey(keys, "CHAP_N", &has_n);
-  const std::string resp = FindKey(keys, "CHAP_R", &has_r);
-  const std::string mid = FindKey(keys, "CHAP_I", &has_i);
-  const std::string mchal = FindKey(keys, "CHAP_C", &has_c);
-  if (!has_n || !has_r) return InvalidArgument("CHAP_N and CHAP_R are required");
+  const KeyValue* n = FindTextKey(keys, "CHAP_N");
+  const KeyValue* r = FindTextKey(keys, "CHAP_R");
+  const KeyValue* mid = FindTextKey(keys, "CHAP_I");
+  const KeyValue* mchal = FindTextKey(keys, "CHAP_C");
+  if (n == nullptr || r == nullptr) return InvalidArgument("CHAP_N and CHAP_R are required");
+  const std::string& name = n->value;
   std::vector<uint8_t> got;
-  if (!DecodeBinaryValue(resp, kMaxBinary, &got)) return InvalidArgument("malformed CHAP_R");
+  if (!DecodeBinaryValue(r->value, kMaxBinary, &got)) return InvalidArgument("malformed CHAP_R");
   const std::vector<uint8_t> want = ChapResponse(alg_, id_, creds_.secret, challenge_);
   // Compare in constant time; the user name is checked after, so timing does not tell
   // which of the two was wrong.
@@ -183,18 +172,23 @@ Status ChapAuthenticator::OnResponse(const std::vector<KeyValue>& keys,
   if (!resp_ok || name != creds_.user) {
     return PermissionDenied("CHAP authentication failed for user '" + name + "'");
   }
-  if (has_i != has_c) return InvalidArgument("mutual CHAP needs both CHAP_I and CHAP_C");
-  if (has_i) {
+  if ((mid == nullptr) != (mchal == nullptr)) {
+    return InvalidArgument("mutual CHAP needs both CHAP_I and CHAP_C");
+  }
+  if (mid != nullptr) {
     if (creds_.mutual_user.empty()) {
       return PermissionDenied("the initiator asked for mutual CHAP; no mutual credentials");
     }
     int i = -1;
-    auto [end, ec] = std::from_chars(mid.data(), mid.data() + mid.size(), i);
-    if (ec != std::errc() || end != mid.data() + mid.size() || i < 0 || i > 255) {
+    const std::string& v = mid->value;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+    if (ec != std::errc() || end != v.data() + v.size() || i < 0 || i > 255) {
       return InvalidArgument("CHAP_I must be 0..255");
     }
     std::vector<uint8_t> c;
-    if (!DecodeBinaryValue(mchal, kMaxBinary, &c)) return InvalidArgument("malformed CHAP_C");
+    if (!DecodeBinaryValue(mchal->value, kMaxBinary, &c)) {
+      return InvalidArgument("malformed CHAP_C");
+    }
     if (c == challenge_) return PermissionDenied("CHAP_C reflects the target's challenge");
     reply->push_back({"CHAP_N", creds_.mutual_user});
     reply->push_back({"CHAP_R", EncodeHex(ChapResponse(alg_, static_cast<uint8_t>(i),

@@ -5,13 +5,6 @@
 namespace ferry::iscsi {
 namespace {
 
-std::string FindKey(const std::vector<KeyValue>& keys, std::string_view k) {
-  for (const KeyValue& kv : keys) {
-    if (kv.key == k) return kv.value;
-  }
-  return {};
-}
-
 // A deterministic random source: 0x11, 0x12, ...
 RandomFill Counter() {
   auto next = std::make_shared<uint8_t>(0x11);
@@ -32,8 +25,8 @@ ChapCredentials Creds() {
 std::vector<KeyValue> Answer(const std::vector<KeyValue>& challenge, ChapAlgorithm alg,
                              std::string_view user, std::string_view secret) {
   std::vector<uint8_t> c;
-  EXPECT_TRUE(DecodeBinaryValue(FindKey(challenge, "CHAP_C"), 1024, &c));
-  const int id = std::stoi(FindKey(challenge, "CHAP_I"));
+  EXPECT_TRUE(DecodeBinaryValue(TextKeyValue(challenge, "CHAP_C"), 1024, &c));
+  const int id = std::stoi(TextKeyValue(challenge, "CHAP_I"));
   return {{"CHAP_N", std::string(user)},
           {"CHAP_R", EncodeHex(ChapResponse(alg, static_cast<uint8_t>(id), secret, c))}};
 }
@@ -52,8 +45,8 @@ TEST(Chap, OneWayMd5AndSha256) {
     ChapAuthenticator a(Creds(), {alg}, Counter());
     std::vector<KeyValue> reply;
     ASSERT_TRUE(a.OnAlgorithms("5,7,8", &reply).ok());
-    EXPECT_EQ(FindKey(reply, "CHAP_A"), std::to_string(static_cast<int>(alg)));
-    EXPECT_GE(FindKey(reply, "CHAP_C").size(), 2u + 32u);  // at least 16 bytes
+    EXPECT_EQ(TextKeyValue(reply, "CHAP_A"), std::to_string(static_cast<int>(alg)));
+    EXPECT_GE(TextKeyValue(reply, "CHAP_C").size(), 2u + 32u);  // at least 16 bytes
     std::vector<KeyValue> out;
     ASSERT_TRUE(a.OnResponse(Answer(reply, alg, "esx", "initiator-secret"), &out).ok());
     EXPECT_TRUE(a.authenticated());
@@ -65,11 +58,11 @@ TEST(Chap, TargetPreferenceWins) {
   ChapAuthenticator a(Creds(), {ChapAlgorithm::kSha256, ChapAlgorithm::kMd5}, Counter());
   std::vector<KeyValue> reply;
   ASSERT_TRUE(a.OnAlgorithms("5,7", &reply).ok());
-  EXPECT_EQ(FindKey(reply, "CHAP_A"), "7");
+  EXPECT_EQ(TextKeyValue(reply, "CHAP_A"), "7");
   ChapAuthenticator b(Creds(), {ChapAlgorithm::kSha256}, Counter());
   reply.clear();
   EXPECT_FALSE(b.OnAlgorithms("5", &reply).ok());  // MD5 disabled by configuration
-  EXPECT_EQ(FindKey(reply, "CHAP_A"), "Reject");
+  EXPECT_EQ(TextKeyValue(reply, "CHAP_A"), "Reject");
 }
 
 TEST(Chap, WrongSecretOrUserFails) {
@@ -92,8 +85,8 @@ TEST(Chap, MutualAnswersWithTheMutualSecret) {
   keys.push_back({"CHAP_I", "77"});
   keys.push_back({"CHAP_C", EncodeHex(mine)});
   ASSERT_TRUE(a.OnResponse(keys, &out).ok());
-  EXPECT_EQ(FindKey(out, "CHAP_N"), "array");
-  EXPECT_EQ(FindKey(out, "CHAP_R"),
+  EXPECT_EQ(TextKeyValue(out, "CHAP_N"), "array");
+  EXPECT_EQ(TextKeyValue(out, "CHAP_R"),
             EncodeHex(ChapResponse(ChapAlgorithm::kSha256, 77, "target-secret-2", mine)));
 }
 
@@ -102,8 +95,8 @@ TEST(Chap, ReflectedChallengeRefused) {
   std::vector<KeyValue> reply, out;
   ASSERT_TRUE(a.OnAlgorithms("5", &reply).ok());
   auto keys = Answer(reply, ChapAlgorithm::kMd5, "esx", "initiator-secret");
-  keys.push_back({"CHAP_I", FindKey(reply, "CHAP_I")});
-  keys.push_back({"CHAP_C", FindKey(reply, "CHAP_C")});  // our own challenge, sent back
+  keys.push_back({"CHAP_I", TextKeyValue(reply, "CHAP_I")});
+  keys.push_back({"CHAP_C", TextKeyValue(reply, "CHAP_C")});  // our own challenge, sent back
   Status st = a.OnResponse(keys, &out);
   EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
   EXPECT_NE(st.message().find("reflects"), std::string_view::npos);

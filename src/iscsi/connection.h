@@ -36,7 +36,6 @@ class Connection {
   // requested) and close after the server's logout grace; close anything else now.
   void Shutdown();
   bool closed() const { return closed_; }
-  bool in_full_feature() const { return full_feature_; }
   io::Reactor* reactor() const { return reactor_; }
   SessionInfo info() const;
   uint64_t commands_seen() const { return commands_seen_.load(std::memory_order_relaxed); }

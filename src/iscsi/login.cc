@@ -28,13 +28,6 @@ constexpr size_t kMaxLoginText = 64 * 1024;
 // are a few hundred bytes; Ferry does not split login responses.
 constexpr size_t kLoginMaxResponse = 8192;
 
-std::string FindKey(const std::vector<KeyValue>& keys, std::string_view k) {
-  for (const KeyValue& kv : keys) {
-    if (kv.key == k) return kv.value;
-  }
-  return {};
-}
-
 bool IsSecurityKey(std::string_view k) { return k == "AuthMethod" || k.starts_with("CHAP_"); }
 
 bool ListHas(std::string_view list, std::string_view v) {
@@ -63,8 +56,8 @@ void Connection::LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8
 
 // The first request names the initiator and the target: find the target, check the ACL.
 bool Connection::IdentifyParties(const LoginRequestPdu& p, const std::vector<KeyValue>& keys) {
-  const std::string iname = FindKey(keys, "InitiatorName");
-  const std::string type = FindKey(keys, "SessionType");
+  const std::string iname = TextKeyValue(keys, "InitiatorName");
+  const std::string type = TextKeyValue(keys, "SessionType");
   if (iname.empty()) {
     LoginFail(p, kInitiatorError, kDetailMissingParameter, "no InitiatorName");
     return false;
@@ -73,7 +66,7 @@ bool Connection::IdentifyParties(const LoginRequestPdu& p, const std::vector<Key
   if (type == "Discovery") {
     chap_creds_ = server_->discovery_chap();
   } else {
-    const std::string tname = FindKey(keys, "TargetName");
+    const std::string tname = TextKeyValue(keys, "TargetName");
     if (tname.empty()) {
       LoginFail(p, kInitiatorError, kDetailMissingParameter, "no TargetName");
       return false;
@@ -131,7 +124,7 @@ bool Connection::Authenticate(const LoginRequestPdu& p, const std::vector<KeyVal
     LoginFail(p, kInitiatorError, kDetailInitiatorError, "CHAP keys without AuthMethod=CHAP");
     return false;
   }
-  const std::string alg = FindKey(chap_keys, "CHAP_A");
+  const std::string alg = TextKeyValue(chap_keys, "CHAP_A");
   Status st = !alg.empty() ? chap_->OnAlgorithms(alg, reply) : chap_->OnResponse(chap_keys, reply);
   if (!st.ok()) {
     LoginFail(
@@ -143,7 +136,7 @@ bool Connection::Authenticate(const LoginRequestPdu& p, const std::vector<KeyVal
   if (chap_->authenticated()) {
     auth_ = AuthState::kDone;
     FERRY_LOG_INFO("iscsi: {} authenticated by CHAP as '{}'{}", params_.initiator_name,
-                   chap_creds_->user, FindKey(chap_keys, "CHAP_C").empty() ? "" : " (mutual)");
+                   chap_creds_->user, TextKeyValue(chap_keys, "CHAP_C").empty() ? "" : " (mutual)");
   }
   return true;
 }

@@ -14,12 +14,6 @@ Target::Target(TargetConfig config) : config_(std::move(config)), luns_(config_.
   }
 }
 
-scsi::LogicalUnit* Target::FindLun(uint64_t lun) const {
-  std::lock_guard<std::mutex> l(luns_mu_);
-  auto it = luns_.find(lun);
-  return it == luns_.end() ? nullptr : it->second.lu.get();
-}
-
 std::map<uint64_t, TargetLun> Target::Luns() const {
   std::lock_guard<std::mutex> l(luns_mu_);
   return luns_;

@@ -85,7 +85,6 @@ class Target {
   // The configuration the target started with (its `luns` as they were then: Luns() has
   // the current ones).
   const TargetConfig& config() const { return config_; }
-  scsi::LogicalUnit* FindLun(uint64_t lun) const;
 
   // The LUN table, changed at run time by the admin socket; thread-safe. Sessions learn
   // of a change through Server::LunsChanged().
@@ -164,7 +163,6 @@ class Server {
   // "ip:port" of every listening socket (IPv6 in brackets).
   const std::vector<std::string>& listen_addresses() const { return addresses_; }
   const std::vector<std::shared_ptr<Target>>& targets() const { return targets_; }
-  io::Reactor* reactor() const { return reactor_; }
   void set_options(ServerOptions o) { options_ = std::move(o); }
   const ServerOptions& options() const { return options_; }
   std::shared_ptr<const ChapCredentials> discovery_chap() const { return options_.discovery_chap; }

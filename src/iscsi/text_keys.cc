@@ -55,6 +55,18 @@ Result<std::vector<KeyValue>> ParseTextKeys(std::span<const uint8_t> data) {
   return out;
 }
 
+const KeyValue* FindTextKey(const std::vector<KeyValue>& pairs, std::string_view key) {
+  for (const KeyValue& kv : pairs) {
+    if (kv.key == key) return &kv;
+  }
+  return nullptr;
+}
+
+std::string TextKeyValue(const std::vector<KeyValue>& pairs, std::string_view key) {
+  const KeyValue* kv = FindTextKey(pairs, key);
+  return kv ? kv->value : std::string();
+}
+
 void AppendTextKey(std::string* out, std::string_view key, std::string_view value) {
   out->append(key);
   out->push_back('=');

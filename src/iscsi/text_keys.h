@@ -31,6 +31,11 @@ struct KeyValue {
 // them with status 0207 (initiator error) or the text request with a Reject.
 Result<std::vector<KeyValue>> ParseTextKeys(std::span<const uint8_t> data);
 
+// The pair with key `key`, or nullptr (parsed lists hold each key once).
+const KeyValue* FindTextKey(const std::vector<KeyValue>& pairs, std::string_view key);
+// Its value, or "" when the key is absent.
+std::string TextKeyValue(const std::vector<KeyValue>& pairs, std::string_view key);
+
 // Appends "key=value\0".
 void AppendTextKey(std::string* out, std::string_view key, std::string_view value);
 std::string EncodeTextKeys(const std::vector<KeyValue>& pairs);

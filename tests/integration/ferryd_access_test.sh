@@ -130,7 +130,7 @@ grep -q "iqn.2008-11.org.linux-kvm *iqn.2026-11.org.ferry:chap *normal .* yes" "
 "$ferryctl" --socket "$sock" status | tee "$work/status"
 grep -q "iqn.2026-11.org.ferry:acl *2 *1 entries" "$work/status" || fail "ferryctl status"
 "$ferryctl" --socket "$sock" luns | tee "$work/luns"
-grep -q "iqn.2026-11.org.ferry:acl *3 *r1 *ram *32.0 MiB *4096" "$work/luns" || fail "ferryctl luns"
+grep -q "iqn.2026-11.org.ferry:acl *3 *r1 *ram *32 MiB *4096" "$work/luns" || fail "ferryctl luns"
 "$ferryctl" --socket "$sock" luns --json | grep -q '"naa": "6' || fail "ferryctl luns --json"
 wait $qpid || { cat "$work/qio"; fail "qemu-io after 4 s idle"; }
 grep -q "read 4096/4096" "$work/qio" || { cat "$work/qio"; fail "read after idle"; }
