@@ -80,6 +80,27 @@ Result<json> CallAdmin(const std::string& socket_path, const std::string& method
   return *r;
 }
 
+// Third-party copy counters (EXTENDED COPY, ODX): commands, and bytes by mechanism.
+void PrintCopy(const json& c, std::ostream& out) {
+  if (c.empty()) return;
+  const json cmd = c.value("commands", json::object());
+  out << "copies: " << Str(cmd, "extended_copy") << " EXTENDED COPY, " << Str(cmd, "populate_token")
+      << " POPULATE TOKEN, " << Str(cmd, "write_using_token") << " WRITE USING TOKEN ("
+      << Str(cmd, "failed") << " failed, " << Str(cmd, "aborted") << " aborted), "
+      << Str(c, "active") << " running\n";
+  out << "copied: " << FormatSize(c.value("bytes_offloaded", uint64_t{0})) << " offloaded, "
+      << FormatSize(c.value("bytes_emulated", uint64_t{0})) << " emulated (";
+  const char* sep = "";
+  const json mech = c.value("mechanisms", json::object());
+  for (const auto& [name, bytes] : mech.items()) {
+    out << sep << name << " " << FormatSize(bytes.get<uint64_t>());
+    sep = ", ";
+  }
+  const json tok = c.value("tokens", json::object());
+  out << "); tokens " << Str(tok, "live") << " live, " << Str(tok, "created") << " made, "
+      << Str(tok, "revoked") << " revoked\n";
+}
+
 void PrintStatus(const json& r, std::ostream& out) {
   out << "ferryd pid " << Str(r, "pid") << ", up " << Str(r, "uptime_s") << " s, state in "
       << Str(r, "state_dir") << "\n";
@@ -99,6 +120,7 @@ void PrintStatus(const json& r, std::ostream& out) {
                     t.value("chap", false) ? "required" : "-"});
   }
   Table(rows, out);
+  PrintCopy(r.value("copy", json::object()), out);
 }
 
 void PrintSessions(const json& r, std::ostream& out) {

@@ -68,6 +68,30 @@ json SessionsJson(const iscsi::Server& server) {
   return out;
 }
 
+// Third-party copy counters: commands, and bytes by how they moved.
+json CopyJson(const scsi::CopyManager& m) {
+  const scsi::CopyMetrics c = m.metrics();
+  json mech = json::object();
+  for (size_t i = 0; i < c.by_mechanism.size(); ++i) {
+    const auto k = static_cast<block::CopyMechanism>(i);
+    if (k != block::CopyMechanism::kNone) mech[block::CopyMechanismName(k)] = c.by_mechanism[i];
+  }
+  return {
+      {"commands",
+       {{"extended_copy", c.extended_copy_commands},
+        {"populate_token", c.populate_token_commands},
+        {"write_using_token", c.write_using_token_commands},
+        {"failed", c.failed_commands},
+        {"aborted", c.aborted_commands}}},
+      {"active", c.active},
+      {"bytes_offloaded", c.bytes_offloaded},
+      {"bytes_emulated", c.bytes_emulated},
+      {"bytes_zeroed", c.bytes_zeroed},
+      {"mechanisms", mech},
+      {"tokens",
+       {{"live", c.tokens_live}, {"created", c.tokens_created}, {"revoked", c.tokens_revoked}}}};
+}
+
 json StatusJson(const DaemonState& d) {
   const iscsi::Server& server = *d.server;
   const iscsi::ServerStats& st = server.stats();
@@ -78,23 +102,25 @@ json StatusJson(const DaemonState& d) {
                        {"acl_entries", t->config().acls.size()},
                        {"chap", t->config().chap != nullptr}});
   }
-  return {{"daemon", "ferryd"},
-          {"pid", getpid()},
-          {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::steady_clock::now() - d.started)
-                           .count()},
-          {"state_dir", d.state_dir},
-          {"portals", server.listen_addresses()},
-          {"targets", targets},
-          {"sessions", server.Sessions().size()},
-          {"connections", server.connections()},
-          {"stats",
-           {{"connections_accepted", st.connections_accepted.load()},
-            {"connections_refused", st.connections_refused.load()},
-            {"logins", st.logins.load()},
-            {"login_failures", st.login_failures.load()},
-            {"commands", st.commands.load()},
-            {"rejects", st.rejects.load()}}}};
+  json out = {{"daemon", "ferryd"},
+              {"pid", getpid()},
+              {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now() - d.started)
+                               .count()},
+              {"state_dir", d.state_dir},
+              {"portals", server.listen_addresses()},
+              {"targets", targets},
+              {"sessions", server.Sessions().size()},
+              {"connections", server.connections()},
+              {"stats",
+               {{"connections_accepted", st.connections_accepted.load()},
+                {"connections_refused", st.connections_refused.load()},
+                {"logins", st.logins.load()},
+                {"login_failures", st.login_failures.load()},
+                {"commands", st.commands.load()},
+                {"rejects", st.rejects.load()}}}};
+  if (d.copy != nullptr) out["copy"] = CopyJson(*d.copy);
+  return out;
 }
 
 // The parameters every LUN change names: the target and the LUN number.

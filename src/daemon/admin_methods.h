@@ -15,6 +15,7 @@
 #include "daemon/config.h"
 #include "daemon/setup.h"
 #include "iscsi/target.h"
+#include "scsi/copy_manager.h"
 
 namespace ferry::daemon {
 
@@ -23,6 +24,7 @@ struct DaemonState {
   Setup setup;
   std::string state_dir;
   iscsi::Server* server = nullptr;
+  std::shared_ptr<scsi::CopyManager> copy;  // third-party copy of every LU
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -400,6 +400,15 @@ Status ParseGlobals(const Obj& top, Config* c) {
     FERRY_RETURN_IF_ERROR(dob.Check({"auth_group"}));
     FERRY_RETURN_IF_ERROR(dob.Str("auth_group", &c->discovery_auth_group));
   }
+  if (const json* cp = top.Get("copy")) {
+    Obj cob(*cp, Child(top.path(), "copy"));
+    FERRY_RETURN_IF_ERROR(cob.Check({"bandwidth", "token_timeout_s"}));
+    FERRY_RETURN_IF_ERROR(cob.Size("bandwidth", &c->copy_bandwidth));
+    v = c->token_timeout_s;
+    FERRY_RETURN_IF_ERROR(cob.Uint("token_timeout_s", 600, &v));
+    if (v == 0) return Bad(Child(cob.path(), "token_timeout_s"), "must be from 1 to 600");
+    c->token_timeout_s = static_cast<uint32_t>(v);
+  }
   return Status::Ok();
 }
 
@@ -415,9 +424,10 @@ Result<Config> ParseConfig(std::string_view text) {
   if (j.is_discarded()) return InvalidArgument("$: not valid JSON");
   Config c;
   const Obj top(j, "$");
-  FERRY_RETURN_IF_ERROR(top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery",
-                                   "nop_interval_s", "nop_timeout_s", "login_timeout_s",
-                                   "max_connections", "auth_groups", "backstores", "targets"}));
+  FERRY_RETURN_IF_ERROR(
+      top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
+                 "nop_timeout_s", "login_timeout_s", "max_connections", "copy", "auth_groups",
+                 "backstores", "targets"}));
   FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {
     c.auth_groups.emplace_back();

@@ -91,6 +91,10 @@ struct Config {
   uint32_t nop_timeout_s = 30;
   uint32_t login_timeout_s = 15;  // a login not finished by then: the connection closes
   uint32_t max_connections = 1024;
+  // Third-party copy (EXTENDED COPY, ODX): bytes per second all copies share (0: no cap),
+  // and the inactivity timeout of a ROD token whose POPULATE TOKEN asks for none.
+  uint64_t copy_bandwidth = 0;
+  uint32_t token_timeout_s = 60;
   std::vector<BackstoreConfig> backstores;
   std::vector<AuthGroupConfig> auth_groups;
   std::vector<TargetConfig> targets;

@@ -12,6 +12,7 @@
 #include "daemon/admin.h"
 #include "daemon/admin_methods.h"
 #include "daemon/config.h"
+#include "daemon/identity.h"
 #include "daemon/setup.h"
 #include "io/reactor.h"
 #include "iscsi/target.h"
@@ -99,6 +100,21 @@ Status ListenAndAddTargets(const DaemonState& r, iscsi::Server* server) {
 }
 
 // Makes every completed write durable before ferryd exits. Returns how many failed.
+// One copy manager for every LU, so that copies and tokens cross LUNs and targets; its
+// copies run on `re` (ferryd's main reactor).
+Status StartCopyManager(DaemonState& r, io::Reactor* re) {
+  scsi::CopyManagerOptions o;
+  FERRY_ASSIGN_OR_RETURN(o.token_key, LoadOrCreateTokenKey(r.state_dir));
+  o.engine.throttle_bytes_per_sec = r.config.copy_bandwidth;
+  o.default_token_timeout_s = r.config.token_timeout_s;
+  FERRY_ASSIGN_OR_RETURN(r.copy, scsi::CopyManager::Create(re, o));
+  for (auto& [name, b] : r.setup.backstores) {
+    (void)name;
+    b.lu->set_copy_manager(r.copy);
+  }
+  return Status::Ok();
+}
+
 int FlushBackstores(io::Reactor* re, const Setup& setup) {
   std::vector<std::unique_ptr<block::IoRequest>> reqs;
   int pending = 0, failed = 0;
@@ -147,6 +163,7 @@ int RunDaemon(const DaemonOptions& o) {
       o.reactors > 0 ? o.reactors : std::max(1u, std::thread::hardware_concurrency());
   std::unique_ptr<io::ReactorGroup> extra;
   if (reactors > 1) extra = std::make_unique<io::ReactorGroup>(reactors - 1, /*pin=*/false);
+  if (Status st = StartCopyManager(r, reactor->get()); !st.ok()) return Fail(2, st.message());
   std::vector<io::Reactor*> workers = {reactor->get()};
   for (size_t i = 0; extra && i < extra->size(); ++i) workers.push_back(extra->at(i));
   iscsi::Server server(reactor->get(), {}, workers);
@@ -182,11 +199,12 @@ int RunDaemon(const DaemonOptions& o) {
       stopping = true;
       (*admin)->Stop();
       server.Stop();
+      r.copy->CancelAll();  // background copies (IMMED) stop with the sessions
     }
     re->RunAfter(std::chrono::milliseconds(100), [&] { poll(); });
   };
   poll();
-  re->RunUntil([&] { return g_stop && server.idle(); });
+  re->RunUntil([&] { return g_stop && server.idle() && r.copy->metrics().active == 0; });
   admin->reset();
   extra.reset();  // every connection is gone: stop the other reactors
   const int unflushed = FlushBackstores(re, r.setup);

@@ -1,7 +1,11 @@
 #include "daemon/identity.h"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +59,38 @@ Status LoadOrCreateIdentity(const std::string& state_dir, const std::string& nam
   out << Hex(id->naa.data(), id->naa.size()) << " " << id->serial << "\n";
   if (!out) return Internal("cannot write " + file.string());
   return Status::Ok();
+}
+
+Result<std::array<uint8_t, 32>> LoadOrCreateTokenKey(const std::string& state_dir) {
+  const std::string path = state_dir + "/tpc-token.key";
+  std::array<uint8_t, 32> key{};
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+      return Internal("RAND_bytes failed");
+    }
+    fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoStatus(errno, "cannot create " + path);
+    const ssize_t n = write(fd, key.data(), key.size());
+    const int err = errno;
+    close(fd);
+    if (n != static_cast<ssize_t>(key.size())) return ErrnoStatus(err, "cannot write " + path);
+    return key;
+  }
+  if (fd < 0) return ErrnoStatus(errno, "cannot open " + path);
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+    close(fd);
+    return PermissionDenied(path + " may be read by group or others; chmod 600 it");
+  }
+  const ssize_t n = read(fd, key.data(), key.size());
+  close(fd);
+  if (n != static_cast<ssize_t>(key.size()) || st.st_size != static_cast<off_t>(key.size())) {
+    return InvalidArgument(path +
+                           " is not a 32-byte token key; remove it to make a new one "
+                           "(existing ROD tokens become invalid)");
+  }
+  return key;
 }
 
 }  // namespace ferry::daemon

@@ -3,6 +3,8 @@
 // directory, so initiators (multipath, VMware) see the same LUN after a restart.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include "base/status.h"
@@ -14,5 +16,9 @@ namespace ferry::daemon {
 // serial). Fills naa and serial of `id`.
 Status LoadOrCreateIdentity(const std::string& state_dir, const std::string& name,
                             scsi::LuIdentity* id);
+
+// The key that authenticates ROD tokens (HMAC-SHA256): <state_dir>/tpc-token.key, 32 random
+// bytes, created mode 0600 on first use. Refused when group or others may read it.
+Result<std::array<uint8_t, 32>> LoadOrCreateTokenKey(const std::string& state_dir);
 
 }  // namespace ferry::daemon

@@ -70,12 +70,15 @@ Config DemoConfig(const PortalConfig& portal, uint64_t lun_size) {
 
 namespace {
 
-Result<std::shared_ptr<block::BlockDevice>> OpenDevice(const BackstoreConfig& b,
-                                                       const std::string& state_dir) {
+// `ram_arena`: shared by every RAM backstore, so that copies between RAM LUNs are native.
+Result<std::shared_ptr<block::BlockDevice>> OpenDevice(
+    const BackstoreConfig& b, const std::string& state_dir,
+    const std::shared_ptr<backends::RamArena>& ram_arena) {
   if (b.type == BackstoreConfig::Type::kRam) {
     FERRY_ASSIGN_OR_RETURN(auto d, backends::RamDevice::Create({.name = b.name,
                                                                 .size_bytes = b.size_bytes,
                                                                 .block_size = b.block_size,
+                                                                .arena = ram_arena,
                                                                 .read_only = b.read_only}));
     return std::shared_ptr<block::BlockDevice>(std::move(d));
   }
@@ -105,8 +108,9 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return ErrnoStatus(ec.value(), "cannot create state directory " + state_dir);
+  auto ram_arena = std::make_shared<backends::RamArena>();
   for (const BackstoreConfig& b : c.backstores) {
-    auto dev = OpenDevice(b, state_dir);
+    auto dev = OpenDevice(b, state_dir, ram_arena);
     if (!dev.ok())
       return Status(dev.status().code(),
                     "backstore " + b.name + ": " + std::string(dev.status().message()));

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "iscsi/connection.h"
 #include "iscsi/target.h"
+#include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
 #include "scsi/opcodes.h"
 
@@ -72,9 +73,10 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   c->lun_ok = DecodeLun(p.lun, &c->lun);
   commands_seen_++;
   auto mapped = c->lun_ok ? luns_.find(c->lun) : luns_.end();
-  c->lu = mapped != luns_.end() ? mapped->second.lu : nullptr;
+  c->lu = mapped != luns_.end() ? mapped->second.lu.get() : nullptr;
   c->task.cdb = p.cdb;
   c->task.nexus = nexus_;
+  c->task.view = view_;
   c->task.write_protected = mapped != luns_.end() && mapped->second.write_protect;
   c->task.allocation_length = scsi::AllocationLength(p.cdb.data());
   const uint32_t edtl = p.expected_data_length;
@@ -327,6 +329,18 @@ void Connection::Complete(Command& c) {
   Send(std::move(out));
 }
 
+void Connection::NexusLoss() {
+  for (auto& [itt, c] : commands_) {
+    (void)itt;
+    if (c->task.cancel) c->task.cancel();
+  }
+  if (!full_feature_) return;
+  for (const auto& [n, v] : luns_) {
+    (void)n;
+    if (scsi::CopyManager* m = v.lu->copy_manager()) return m->NexusLost(nexus_);
+  }
+}
+
 // RFC 7143 11.5 / 11.6 task management (SAM-5 7).
 void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   CheckCmdSn(p.cmdsn, p.immediate);
@@ -338,7 +352,8 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
     for (auto it = commands_.begin(); it != commands_.end();) {
       if (pred(*it->second)) {
         ++matched;
-        it->second->aborted = true;  // its response is never sent
+        it->second->aborted = true;                              // its response is never sent
+        if (it->second->task.cancel) it->second->task.cancel();  // e.g. a copy in progress
         if (it->second->received < it->second->out.size()) {
           it = commands_.erase(it);  // still waiting for data: drop it now
           continue;

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "iscsi/target.h"
 #include "iscsi/text_keys.h"
+#include "scsi/copy_manager.h"
 
 namespace ferry::iscsi {
 
@@ -75,7 +76,7 @@ void Connection::Shutdown() {
 
 void Connection::OnLunsChanged() {
   if (closed_ || target_ == nullptr || acl_ == nullptr) return;
-  luns_ = target_->ViewFor(*acl_);
+  SetLuns(target_->ViewFor(*acl_));
   std::vector<uint64_t> numbers;
   for (const auto& [n, v] : luns_) {
     v.lu->RaiseUnitAttentionFor(nexus_, scsi::Asc::kReportedLunsDataHasChanged);
@@ -84,6 +85,16 @@ void Connection::OnLunsChanged() {
   FERRY_LOG_INFO("iscsi: {} ({}): LUN map changed, {} LUNs now", peer_, params_.initiator_name,
                  numbers.size());
   server_->UpdateSessionLuns(this, std::move(numbers));
+}
+
+void Connection::SetLuns(LunView luns) {
+  luns_ = std::move(luns);
+  auto view = std::make_shared<scsi::NexusView>();
+  for (const auto& [n, v] : luns_) {
+    (void)n;
+    view->lus.push_back({v.lu, v.write_protect});
+  }
+  view_ = std::move(view);
 }
 
 void Connection::ArmNopTimer() {
@@ -138,6 +149,7 @@ void Connection::Close(std::string_view why) {
   nop_timer_ = login_timer_ = 0;
   FERRY_LOG_DEBUG("iscsi: closing connection from {}: {}", peer_, why);
   stream_.Close();
+  NexusLoss();
   MaybeReap();
 }
 

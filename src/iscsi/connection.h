@@ -32,6 +32,8 @@ class Connection {
   ~Connection();
   void Start();
   void Close(std::string_view why);
+  // SAM-5 6.3.4 I_T nexus loss: running copies stop, held copy results are dropped.
+  void NexusLoss();
   // The target is stopping: ask a logged-in session to log out (Async Message, logout
   // requested) and close after the server's logout grace; close anything else now.
   void Shutdown();
@@ -42,6 +44,8 @@ class Connection {
   // The target's LUN table changed: rebuild the session's view, and tell the initiator
   // with REPORTED LUNS DATA HAS CHANGED on every LUN it sees now.
   void OnLunsChanged();
+  // Sets the session's LUN view and the nexus view copies resolve in.
+  void SetLuns(LunView luns);
 
  private:
   struct Command;
@@ -152,6 +156,8 @@ class Connection {
   std::shared_ptr<const ChapCredentials> chap_creds_;  // non-null: CHAP required
   std::optional<ChapAuthenticator> chap_;
   LunView luns_;  // what this session sees (ACL LUN map)
+  // The same LUs for third-party copy (scsi/copy_manager.h), rebuilt with luns_.
+  std::shared_ptr<const scsi::NexusView> view_;
   std::array<uint8_t, 6> isid_{};
   uint16_t tsih_ = 0;
   uint64_t nexus_ = 0;

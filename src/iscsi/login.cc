@@ -224,7 +224,7 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
     std::string id = params_.initiator_name + ",i,";
     for (uint8_t b : isid_) id += static_cast<char>(b);
     nexus_ = std::hash<std::string>{}(id);
-    if (target_ != nullptr) luns_ = target_->ViewFor(*acl_);
+    if (target_ != nullptr) SetLuns(target_->ViewFor(*acl_));
   }
   OutPdu out;
   Encode(LoginResponsePdu{.transit = transit,

@@ -47,14 +47,14 @@ LunView Target::ViewFor(const Acl& acl) const {
   LunView v;
   if (acl.map_all_luns) {
     for (const auto& [n, tl] : luns) {
-      v[n] = {tl.lu.get(), n, tl.write_protect || acl.write_protect};
+      v[n] = {tl.lu, n, tl.write_protect || acl.write_protect};
     }
     return v;
   }
   for (const auto& [seen_as, m] : acl.luns) {
     auto it = luns.find(m.target_lun);
     if (it == luns.end()) continue;  // not (or no longer) a LUN of the target
-    v[seen_as] = {it->second.lu.get(), m.target_lun,
+    v[seen_as] = {it->second.lu, m.target_lun,
                   it->second.write_protect || acl.write_protect || m.write_protect};
   }
   return v;

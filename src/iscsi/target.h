@@ -73,7 +73,7 @@ struct TargetConfig {
 
 // What one session sees of a target: initiator-visible LUN -> logical unit.
 struct SessionLun {
-  scsi::LogicalUnit* lu = nullptr;
+  std::shared_ptr<scsi::LogicalUnit> lu;
   uint64_t target_lun = 0;
   bool write_protect = false;
 };

@@ -100,10 +100,13 @@ struct RwOp {
                            .iov = &iov,
                            .iovcnt = 1};
     req.done = [this](IoStatus st) { OnDone(st); };
+    if (op == block::IoOp::kWrite) lu->NoteWrite(rw.lba, rw.blocks);
     block::SubmitSplit(lu->device(), req);
   }
 
   void OnDone(IoStatus st) {
+    // Again at completion: a token made while the write was in flight must not outlive it.
+    if (rw.write && !read_back) lu->NoteWrite(rw.lba, rw.blocks);
     if (st != IoStatus::kOk) {
       task->status = StatusForIoStatus(st);
       if (task->status == Status::kCheckCondition) {

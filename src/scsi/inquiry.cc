@@ -4,12 +4,14 @@
 #include <vector>
 
 #include "base/endian.h"
+#include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
 
 namespace ferry::scsi {
 namespace {
 
-constexpr uint8_t kVpdPages[] = {0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2};
+// Supported VPD pages, ascending; 8Fh only with a copy manager.
+constexpr uint8_t kVpdPages[] = {0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2};
 
 void PutPadded(uint8_t* p, std::string_view s, size_t n) {
   std::memset(p, ' ', n);
@@ -17,13 +19,14 @@ void PutPadded(uint8_t* p, std::string_view s, size_t n) {
 }
 
 // SPC-4 6.6.2 standard INQUIRY data, 96 bytes.
-std::vector<uint8_t> Standard(const LuIdentity& id) {
+std::vector<uint8_t> Standard(const LuIdentity& id, bool third_party_copy) {
   std::vector<uint8_t> d(96, 0);
-  d[0] = 0x00;    // peripheral qualifier 0, direct access block device
-  d[2] = 0x06;    // SPC-4
-  d[3] = 0x12;    // HISUP, response data format 2
-  d[4] = 96 - 5;  // additional length
-  d[7] = 0x02;    // CMDQUE
+  d[0] = 0x00;                        // peripheral qualifier 0, direct access block device
+  d[2] = 0x06;                        // SPC-4
+  d[3] = 0x12;                        // HISUP, response data format 2
+  d[4] = 96 - 5;                      // additional length
+  if (third_party_copy) d[5] = 0x08;  // 3PC: EXTENDED COPY and the token commands
+  d[7] = 0x02;                        // CMDQUE
   PutPadded(&d[8], id.vendor, 8);
   PutPadded(&d[16], id.product, 16);
   PutPadded(&d[32], id.revision, 4);
@@ -42,14 +45,14 @@ void Designator(std::vector<uint8_t>* d, uint8_t proto_codeset, uint8_t piv_asso
   d->insert(d->end(), value.begin(), value.end());
 }
 
-// SPC-4 7.8.6 Device Identification: NAA, T10 vendor id, relative target port, target port
-// group.
-std::vector<uint8_t> DeviceIdentification(const LuIdentity& id) {
+// SPC-4 7.8.6 Device Identification: NAA, EUI-64, T10 vendor id (each names the LU in an
+// EXTENDED COPY CSCD descriptor), relative target port, target port group.
+std::vector<uint8_t> DeviceIdentification(const LogicalUnit& lu) {
+  const LuIdentity& id = lu.identity();
   std::vector<uint8_t> d = {0x00, 0x83, 0, 0};
-  Designator(&d, 0x01, 0x03, id.naa);  // binary, LU, NAA
-  std::string t10(8, ' ');
-  std::copy_n(id.vendor.begin(), std::min<size_t>(8, id.vendor.size()), t10.begin());
-  t10 += id.serial;
+  Designator(&d, 0x01, 0x03, id.naa);      // binary, LU, NAA
+  Designator(&d, 0x01, 0x02, lu.Eui64());  // binary, LU, EUI-64
+  const std::string t10 = lu.T10VendorId();
   Designator(&d, 0x02, 0x01,
              {reinterpret_cast<const uint8_t*>(t10.data()), t10.size()});  // ASCII, LU, T10
   uint8_t rel[4] = {0, 0, 0, 0};
@@ -77,20 +80,27 @@ void LogicalUnit::Inquiry(Task& t) {
   if (c[1] & 0x02) return t.Fail(InvalidFieldInCdb(1, 1));  // CMDDT (obsolete)
   if (!evpd) {
     if (c[2] != 0) return t.Fail(InvalidFieldInCdb(2));
-    return t.Reply(Standard(id_));
+    return t.Reply(Standard(id_, tpc_ != nullptr));
   }
   std::vector<uint8_t> d;
   const block::Geometry& g = dev_->geometry();
   switch (c[2]) {
     case 0x00:  // SPC-4 7.8.13 Supported VPD pages
-      d = Page(0x00, sizeof(kVpdPages));
-      std::copy(std::begin(kVpdPages), std::end(kVpdPages), d.begin() + 4);
+      d = Page(0x00, 0);
+      for (uint8_t p : kVpdPages) {
+        if (p != 0x8f || tpc_ != nullptr) d.push_back(p);
+      }
+      StoreBe16(&d[2], static_cast<uint16_t>(d.size() - 4));
       break;
     case 0x80:  // SPC-4 7.8.15 Unit Serial Number
       d = Page(0x80, id_.serial.size());
       std::copy(id_.serial.begin(), id_.serial.end(), d.begin() + 4);
       break;
-    case 0x83: d = DeviceIdentification(id_); break;
+    case 0x83: d = DeviceIdentification(*this); break;
+    case 0x8f:  // SPC-4 7.8.17 Third-party Copy
+      if (tpc_ == nullptr) return t.Fail(InvalidFieldInCdb(2));
+      d = tpc_->ThirdPartyCopyVpd(*this);
+      break;
     case 0x86:  // SPC-4 7.8.7 Extended INQUIRY Data
       d = Page(0x86, 0x3c);
       d[5] = 0x07;  // HEADSUP, ORDSUP, SIMPSUP

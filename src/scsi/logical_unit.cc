@@ -5,6 +5,7 @@
 
 #include "base/endian.h"
 #include "io/reactor.h"
+#include "scsi/copy_manager.h"
 #include "scsi/opcodes.h"
 
 namespace ferry::scsi {
@@ -56,6 +57,37 @@ void LogicalUnit::Finish(Task&, TaskDone& done) {
   io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); });
 }
 
+void LogicalUnit::FailUnsupported(Task& t, TaskDone& done) {
+  t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
+  Finish(t, done);
+}
+
+void LogicalUnit::NoteWrite(uint64_t lba, uint64_t blocks) const {
+  if (tpc_ != nullptr) tpc_->NoteWrite(*this, lba, blocks);
+}
+
+std::array<uint8_t, 8> LogicalUnit::Eui64() const {
+  std::array<uint8_t, 8> e;
+  std::copy(id_.naa.begin() + 8, id_.naa.end(), e.begin());  // the NAA's random extension
+  return e;
+}
+
+std::string LogicalUnit::T10VendorId() const {
+  std::string t10(8, ' ');
+  std::copy_n(id_.vendor.begin(), std::min<size_t>(8, id_.vendor.size()), t10.begin());
+  return t10 + id_.serial;
+}
+
+bool LogicalUnit::HasDesignator(uint8_t type, std::span<const uint8_t> d) const {
+  auto same = [&](auto&& v) { return std::equal(d.begin(), d.end(), v.begin(), v.end()); };
+  switch (type) {
+    case 1: return same(T10VendorId());
+    case 2: return same(Eui64());
+    case 3: return same(id_.naa);
+    default: return false;
+  }
+}
+
 void LogicalUnit::Execute(Task& t, TaskDone done) {
   t.descriptor_sense = mode().descriptor_sense;
   t.allocation_length = AllocationLength(t.cdb.data());
@@ -64,9 +96,9 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
   const uint8_t len = CdbLength(op);
   if (TakeUnitAttention(t)) return Finish(t, done);
   if (FindCommand(op, c[1] & 0x1f) == nullptr) {
-    const bool sa_op = op == kServiceActionIn16 || op == kMaintenanceIn;
-    t.Fail(sa_op ? InvalidFieldInCdb(1, 4)
-                 : MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
+    t.Fail(HasServiceAction(op)
+               ? InvalidFieldInCdb(1, 4)
+               : MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
     return Finish(t, done);
   }
   if (len != 0 && (c[len - 1] & 0x04)) {  // NACA: no ACA support (SAM-5 5.9)
@@ -95,6 +127,13 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
     case kSynchronizeCache10:
     case kSynchronizeCache16:
       if (SyncCache(t, done)) return;
+      break;
+    case kThirdPartyCopyOut:
+      if (tpc_ == nullptr) return FailUnsupported(t, done);
+      return tpc_->CopyOut(*this, t, std::move(done));
+    case kThirdPartyCopyIn:
+      if (tpc_ == nullptr) return FailUnsupported(t, done);
+      tpc_->CopyIn(*this, t);
       break;
     case kReportLuns:  // answered by the target; a bare LU reports only itself
       t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
@@ -157,6 +196,7 @@ void LogicalUnit::ReportSupportedOpcodes(Task& t) {
   if (options == 0) {
     d.assign(4, 0);
     for (const CommandInfo& ci : SupportedCommands()) {
+      if (!Supports(ci.opcode)) continue;
       uint8_t e[8] = {ci.opcode, 0, 0, ci.sa, 0, 0, 0, ci.cdb_len};
       e[5] = static_cast<uint8_t>((ci.has_sa ? 0x01 : 0) | (rctd ? 0x02 : 0));
       d.insert(d.end(), e, e + 8);
@@ -168,9 +208,10 @@ void LogicalUnit::ReportSupportedOpcodes(Task& t) {
     StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 4));
   } else if (options <= 3) {
     // Service actions are at most 8 bits here: a larger one is not supported, not aliased.
-    const CommandInfo* ci =
-        req_sa > 0xff ? nullptr : FindCommand(req_op, static_cast<uint8_t>(req_sa));
-    const bool op_has_sa = req_op == kServiceActionIn16 || req_op == kMaintenanceIn;
+    const CommandInfo* ci = req_sa > 0xff || !Supports(req_op)
+                                ? nullptr
+                                : FindCommand(req_op, static_cast<uint8_t>(req_sa));
+    const bool op_has_sa = HasServiceAction(req_op);
     if ((options == 1 && op_has_sa) || (options == 2 && !op_has_sa)) {
       return t.Fail(InvalidFieldInCdb(2));
     }

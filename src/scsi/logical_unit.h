@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -25,6 +26,8 @@
 
 namespace ferry::scsi {
 
+class CopyManager;
+
 struct LuIdentity {
   std::string vendor = "FERRY";       // T10 vendor id, 8 bytes
   std::string product = "ferry-lun";  // 16 bytes
@@ -34,8 +37,6 @@ struct LuIdentity {
   uint16_t relative_port = 1;         // relative target port identifier
   uint16_t target_port_group = 1;
 };
-
-using TaskDone = InlineFunction<void(), 32>;
 
 // The most one READ or WRITE moves (VPD B0h MAXIMUM TRANSFER LENGTH, in bytes); larger
 // ones are refused, so no transport buffers more than this for a block command.
@@ -53,6 +54,19 @@ class LogicalUnit {
   // LUN map changed), whether or not it has sent a command here yet.
   void RaiseUnitAttentionFor(uint64_t nexus, Asc asc);
 
+  // Third-party copy (copy_manager.h): without a copy manager the LU refuses EXTENDED COPY
+  // and the token commands, and does not report 3PC. Set before the first command.
+  void set_copy_manager(std::shared_ptr<CopyManager> m) { tpc_ = std::move(m); }
+  CopyManager* copy_manager() const { return tpc_.get(); }
+
+  // VPD 83h logical-unit designators: NAA (type 3), EUI-64 (2), T10 vendor id (1).
+  bool HasDesignator(uint8_t type, std::span<const uint8_t> designator) const;
+  std::array<uint8_t, 8> Eui64() const;
+  std::string T10VendorId() const;
+
+  // A write to these blocks is about to happen or has happened (point-in-time tokens).
+  void NoteWrite(uint64_t lba, uint64_t blocks) const;
+
   block::BlockDevice& device() { return *dev_; }
   const LuIdentity& identity() const { return id_; }
   bool write_protected() const { return write_protected_; }
@@ -68,6 +82,10 @@ class LogicalUnit {
   friend struct CommandContext;
   bool TakeUnitAttention(Task& task);
   void Finish(Task& task, TaskDone& done);
+  void FailUnsupported(Task& task, TaskDone& done);
+  bool Supports(uint8_t opcode) const {
+    return tpc_ != nullptr || (opcode != 0x83 && opcode != 0x84);
+  }
 
   // Handlers (inquiry.cc, mode.cc, block_commands.cc, logical_unit.cc).
   void Inquiry(Task& t);
@@ -83,6 +101,7 @@ class LogicalUnit {
   bool SyncCache(Task& t, TaskDone& done);
 
   std::shared_ptr<block::BlockDevice> dev_;
+  std::shared_ptr<CopyManager> tpc_;
   LuIdentity id_;
   const bool write_protected_;
   mutable std::mutex mu_;

@@ -29,6 +29,8 @@ enum Opcode : uint8_t {
   kWrite16 = 0x8a,
   kWriteAndVerify16 = 0x8e,
   kVerify16 = 0x8f,
+  kThirdPartyCopyOut = 0x83,  // EXTENDED COPY, POPULATE TOKEN, WRITE USING TOKEN, ...
+  kThirdPartyCopyIn = 0x84,   // RECEIVE COPY RESULTS, RECEIVE ROD TOKEN INFORMATION, ...
   kSynchronizeCache16 = 0x91,
   kServiceActionIn16 = 0x9e,  // SA 10h READ CAPACITY(16)
   kReportLuns = 0xa0,
@@ -42,6 +44,12 @@ enum Opcode : uint8_t {
 inline constexpr uint8_t kSaReadCapacity16 = 0x10;
 inline constexpr uint8_t kSaReportSupportedOpcodes = 0x0c;
 inline constexpr uint8_t kSaReportSupportedTmfs = 0x0d;
+
+// Commands whose byte 1 bits 4-0 are a service action.
+inline bool HasServiceAction(uint8_t opcode) {
+  return opcode == kServiceActionIn16 || opcode == kMaintenanceIn || opcode == kThirdPartyCopyOut ||
+         opcode == kThirdPartyCopyIn;
+}
 
 // CDB length from the operation code's group (SPC-4 4.2.5.1); 0 for vendor/reserved groups.
 inline uint8_t CdbLength(uint8_t opcode) {

@@ -24,6 +24,12 @@ Sense InvalidFieldInParameterList(uint16_t byte, std::optional<uint8_t> bit) {
                .field_bit = bit};
 }
 
+Sense ParameterListError(Asc asc, uint16_t byte, std::optional<uint8_t> bit) {
+  Sense s = InvalidFieldInParameterList(byte, bit);
+  s.asc = asc;
+  return s;
+}
+
 namespace {
 
 // SPC-4 4.5.2.4.2 sense-key specific bytes for a field pointer: SKSV, C/D, BPV, bit, byte.
@@ -47,6 +53,7 @@ size_t EncodeSense(const Sense& s, bool descriptor_format, std::span<uint8_t> ou
       StoreBe32(&out[3], static_cast<uint32_t>(*s.information));
     }
     out[7] = 10;  // additional sense length
+    if (s.command_specific) StoreBe32(&out[8], *s.command_specific);
     out[12] = asc;
     out[13] = ascq;
     if (s.has_field_pointer) FieldPointer(s, &out[15]);
@@ -66,6 +73,12 @@ size_t EncodeSense(const Sense& s, bool descriptor_format, std::span<uint8_t> ou
     out[n + 1] = 0x0a;
     out[n + 2] = 0x80;  // VALID
     StoreBe64(&out[n + 4], *s.information);
+    n += 12;
+  }
+  if (s.command_specific) {  // 4.5.2.3 command-specific information descriptor
+    out[n] = 0x01;
+    out[n + 1] = 0x0a;
+    StoreBe64(&out[n + 4], *s.command_specific);
     n += 12;
   }
   if (s.has_field_pointer) {

@@ -70,6 +70,34 @@ enum class Asc : uint16_t {
   kLogicalUnitNotReadyManualIntervention = 0x0403,
   kInvalidFieldInCommandInformationUnit = 0x0e03,
   kDataPhaseError = 0x4b00,
+  // Third-party copy (SPC-4 Annex D; ../shared/reference/scsi-third-party-copy.md 4).
+  kOperationInProgress = 0x0016,
+  kUnreachableCopyTarget = 0x0804,
+  kThirdPartyDeviceFailure = 0x0d01,
+  kCopyTargetDeviceNotReachable = 0x0d02,
+  kIncorrectCopyTargetDeviceType = 0x0d03,
+  kCopyTargetDeviceDataUnderrun = 0x0d04,
+  kInvalidTokenOperationCauseNotReportable = 0x2300,
+  kInvalidTokenOperationUnsupportedTokenType = 0x2301,
+  kInvalidTokenOperationRemoteTokenUsageNotSupported = 0x2302,
+  kInvalidTokenOperationTokenUnknown = 0x2304,
+  kInvalidTokenOperationTokenCorrupt = 0x2305,
+  kInvalidTokenOperationTokenRevoked = 0x2306,
+  kInvalidTokenOperationTokenExpired = 0x2307,
+  kInvalidTokenOperationTokenCancelled = 0x2308,
+  kInvalidTokenOperationTokenDeleted = 0x2309,
+  kInvalidTokenOperationInvalidTokenLength = 0x230a,
+  kTooManyTargetDescriptors = 0x2606,
+  kUnsupportedTargetDescriptorTypeCode = 0x2607,
+  kTooManySegmentDescriptors = 0x2608,
+  kUnsupportedSegmentDescriptorTypeCode = 0x2609,
+  kUnexpectedInexactSegment = 0x260a,
+  kInlineDataLengthExceeded = 0x260b,
+  kInvalidOperationForCopySourceOrDestination = 0x260c,
+  kCopySegmentGranularityViolation = 0x260d,
+  kCopySourceOrDestinationNotAuthorized = 0x2615,
+  kInsufficientResourcesToCreateRod = 0x550c,
+  kInsufficientResourcesToCreateRodToken = 0x550d,
 };
 
 struct Sense {
@@ -77,22 +105,27 @@ struct Sense {
   Asc asc = Asc::kNoAdditionalSense;
   std::optional<uint64_t> information;  // e.g. the first failed LBA
   // Sense-key specific field pointer (SPC-4 4.5.2.4.2): which byte and bit of the CDB
-  // (or, with in_cdb false, of the parameter list) is wrong.
+  // (or, with in_cdb false, of the parameter list) is wrong. For COPY ABORTED the same
+  // bytes are a segment pointer (4.5.2.4.5) with SD 0: an offset into the parameter list.
   bool has_field_pointer = false;
   bool in_cdb = true;
   uint16_t field_byte = 0;
   std::optional<uint8_t> field_bit;
+  // COMMAND-SPECIFIC INFORMATION (SPC-4 4.5.2.3): for copies, the segment number.
+  std::optional<uint32_t> command_specific;
 };
 
 // ILLEGAL REQUEST / INVALID FIELD IN CDB pointing at `byte` (and `bit`).
 Sense InvalidFieldInCdb(uint16_t byte, std::optional<uint8_t> bit = std::nullopt);
 Sense InvalidFieldInParameterList(uint16_t byte, std::optional<uint8_t> bit = std::nullopt);
+// ILLEGAL REQUEST with `asc` pointing at parameter-list byte `byte` (and `bit`).
+Sense ParameterListError(Asc asc, uint16_t byte, std::optional<uint8_t> bit = std::nullopt);
 inline Sense MakeSense(SenseKey k, Asc a) { return Sense{.key = k, .asc = a}; }
 
 // Encodes fixed (70h, 18 bytes) or descriptor (72h) format sense into `out` (at least 18
-// bytes for fixed, 32 for descriptor). Returns the bytes written.
+// bytes for fixed, kMaxSenseBytes for descriptor). Returns the bytes written.
 size_t EncodeSense(const Sense& s, bool descriptor_format, std::span<uint8_t> out);
-inline constexpr size_t kMaxSenseBytes = 32;
+inline constexpr size_t kMaxSenseBytes = 40;
 
 // THE table: how a data-path IoStatus reaches the initiator. kOk maps to GOOD and no sense;
 // kNoResources to TASK SET FULL (the initiator retries); everything else to CHECK

@@ -4,11 +4,18 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 
+#include "base/inline_function.h"
 #include "scsi/sense.h"
 
 namespace ferry::scsi {
+
+struct NexusView;
+
+// Completion of a command (LogicalUnit::Execute): called exactly once, on the task's reactor.
+using TaskDone = InlineFunction<void(), 32>;
 
 struct Task {
   std::array<uint8_t, 16> cdb{};
@@ -16,6 +23,13 @@ struct Task {
   // The nexus's ACL maps this LUN write-protected: writes fail as on a write-protected LU
   // and MODE SENSE reports WP (SBC-3 6.5.1), for this nexus only.
   bool write_protected = false;
+  // The logical units this nexus may reach (third-party copy resolves CSCDs and token
+  // sources here and nowhere else); null: none but the addressed one, by LUN.
+  std::shared_ptr<const NexusView> view;
+  // Set by commands that run long (copies) while they run: the transport calls it (on the
+  // task's reactor) when the task is aborted (ABORT TASK, LUN RESET, nexus loss); the
+  // command then completes soon, its response unsent.
+  InlineFunction<void(), 32> cancel;
   // Data from the initiator (writes, parameter lists), all of it, owned by the transport.
   std::span<const uint8_t> data_out;
   // Buffer for data to the initiator, sized by the transport to the expected length; the

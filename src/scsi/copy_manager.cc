@@ -1,0 +1,196 @@
+// The copy manager: the operation records, metrics, nexus views and the dispatch of the
+// THIRD-PARTY COPY OUT / IN service actions (xcopy.cc, odx.cc, copy_results.cc).
+#include "scsi/copy_manager.h"
+
+#include <algorithm>
+
+#include "base/endian.h"
+#include "base/log.h"
+#include "io/reactor.h"
+#include "scsi/copy_op.h"
+#include "scsi/logical_unit.h"
+#include "scsi/token_store.h"
+
+namespace ferry::scsi {
+
+const NexusLu* NexusView::Find(const LogicalUnit* lu) const {
+  for (const NexusLu& n : lus) {
+    if (n.lu.get() == lu) return &n;
+  }
+  return nullptr;
+}
+
+const NexusLu* NexusView::FindByDesignator(const CscdId& id) const {
+  for (const NexusLu& n : lus) {
+    if (n.lu->HasDesignator(id.designator_type, id.designator_bytes())) return &n;
+  }
+  return nullptr;
+}
+
+CopyManager::CopyManager(io::Reactor* reactor, CopyManagerOptions options)
+    : reactor_(reactor), options_(std::move(options)) {}
+
+CopyManager::~CopyManager() = default;
+
+Result<std::shared_ptr<CopyManager>> CopyManager::Create(io::Reactor* reactor,
+                                                         CopyManagerOptions options) {
+  if (reactor == nullptr) return InvalidArgument("copy manager: no reactor");
+  if (options.default_token_timeout_s == 0 ||
+      options.default_token_timeout_s > options.max_token_timeout_s) {
+    return InvalidArgument(
+        "copy manager: the default token timeout must be from 1 s to the "
+        "maximum (" +
+        std::to_string(options.max_token_timeout_s) + " s)");
+  }
+  std::shared_ptr<CopyManager> m(new CopyManager(reactor, options));
+  FERRY_ASSIGN_OR_RETURN(m->engine_, copy::CopyEngine::Create(reactor, options.engine));
+  m->tokens_ = std::make_unique<TokenStore>(m->options_.token_key, options.max_tokens);
+  return m;
+}
+
+// SPC-4 6.4 / 6.5, SBC-3 5.x: THIRD-PARTY COPY OUT service actions.
+void CopyManager::CopyOut(LogicalUnit& lu, Task& t, TaskDone done) {
+  const uint8_t sa = t.cdb[1] & 0x1f;
+  switch (sa) {
+    case kSaExtendedCopyLid1: return ExtendedCopy(lu, t, std::move(done), false);
+    case kSaExtendedCopyLid4: return ExtendedCopy(lu, t, std::move(done), true);
+    case kSaPopulateToken: return PopulateToken(lu, t, std::move(done));
+    case kSaWriteUsingToken: return WriteUsingToken(lu, t, std::move(done));
+    case kSaCopyOperationAbort: AbortCopy(t); break;
+    default: t.Fail(InvalidFieldInCdb(1, 4)); break;
+  }
+  io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); });
+}
+
+// SPC-4 6.18, SBC-3 5.x: THIRD-PARTY COPY IN service actions.
+void CopyManager::CopyIn(LogicalUnit& lu, Task& t) {
+  switch (t.cdb[1] & 0x1f) {
+    case kSaReceiveCopyStatusLid1: return ReceiveCopyStatusLid1(t);
+    case kSaReceiveCopyFailureDetails: return ReceiveFailureDetails(t);
+    case kSaReceiveCopyOperatingParameters: return ReceiveOperatingParameters(lu, t);
+    case kSaReceiveCopyStatusLid4: return ReceiveCopyStatusLid4(t, false);
+    case kSaReceiveRodTokenInformation: return ReceiveCopyStatusLid4(t, true);
+    case kSaReportAllRodTokens: return ReportAllRodTokens(lu, t);
+    default: return t.Fail(InvalidFieldInCdb(1, 4));
+  }
+}
+
+// SPC-4 6.3 COPY OPERATION ABORT: the copy keeps what it wrote; its status becomes
+// "terminated".
+void CopyManager::AbortCopy(Task& t) {
+  const uint32_t list_id = LoadBe32(&t.cdb[2]);
+  std::shared_ptr<CopyOp> op = FindOp(t.nexus, list_id);
+  if (op == nullptr) return t.Fail(InvalidFieldInCdb(2));
+  op->Cancel();
+}
+
+std::shared_ptr<CopyOp> CopyManager::StartOp(Task& t, uint32_t list_id, uint8_t service_action,
+                                             ListIdUsage usage) {
+  auto op = std::make_shared<CopyOp>();
+  op->nexus = t.nexus;
+  op->list_id = list_id;
+  op->service_action = service_action;
+  op->usage = usage;
+  std::lock_guard l(mu_);
+  op->seq = ++op_seq_;
+  if (usage == ListIdUsage::kDisable) return op;  // no list id: nothing to report later
+  const auto key = std::make_pair(t.nexus, list_id);
+  auto it = ops_.find(key);
+  if (it != ops_.end()) {
+    std::lock_guard ol(it->second->mu);
+    if (it->second->running) {
+      // SPC-4 6.4.3.2: a list identifier in use by a copy in progress.
+      t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kOperationInProgress));
+      return nullptr;
+    }
+  }
+  ops_[key] = op;
+  // Bound the held records of the nexus: drop its oldest finished ones.
+  std::vector<std::pair<uint64_t, std::pair<uint64_t, uint32_t>>> finished;
+  size_t count = 0;
+  for (auto i = ops_.lower_bound({t.nexus, 0}); i != ops_.end() && i->first.first == t.nexus; ++i) {
+    ++count;
+    std::lock_guard ol(i->second->mu);
+    if (!i->second->running) finished.emplace_back(i->second->seq, i->first);
+  }
+  std::sort(finished.begin(), finished.end());
+  for (size_t i = 0; count > options_.max_records_per_nexus && i < finished.size(); ++i) {
+    ops_.erase(finished[i].second);
+    --count;
+  }
+  return op;
+}
+
+std::shared_ptr<CopyOp> CopyManager::FindOp(uint64_t nexus, uint32_t list_id) const {
+  std::lock_guard l(mu_);
+  auto it = ops_.find({nexus, list_id});
+  return it == ops_.end() ? nullptr : it->second;
+}
+
+void CopyManager::EndOp(const std::shared_ptr<CopyOp>& op) {
+  bool failed;
+  {
+    std::lock_guard ol(op->mu);
+    op->running = false;
+    op->job.reset();
+    failed = op->failed;
+  }
+  if (op->cancel) {
+    n_aborted_++;
+  } else if (failed) {
+    n_failed_++;
+  }
+  active_--;
+  // SPC-4 6.4.3.2: LIST ID USAGE 10b: nothing is held once the copy is done.
+  if (op->usage != ListIdUsage::kDiscard) return;
+  std::lock_guard l(mu_);
+  auto it = ops_.find({op->nexus, op->list_id});
+  if (it != ops_.end() && it->second == op) ops_.erase(it);
+}
+
+void CopyManager::NexusLost(uint64_t nexus) {
+  std::lock_guard l(mu_);
+  for (auto i = ops_.lower_bound({nexus, 0}); i != ops_.end() && i->first.first == nexus;) {
+    std::lock_guard ol(i->second->mu);
+    i = i->second->running ? std::next(i) : ops_.erase(i);
+  }
+}
+
+void CopyManager::CancelAll() {
+  std::vector<std::shared_ptr<CopyOp>> ops;
+  {
+    std::lock_guard l(mu_);
+    for (const auto& [key, op] : ops_) ops.push_back(op);
+  }
+  for (const auto& op : ops) op->Cancel();
+}
+
+void CopyManager::NoteWrite(const LogicalUnit& lu, uint64_t lba, uint64_t blocks) {
+  tokens_->NoteWrite(&lu, lba, blocks, nullptr);
+}
+
+void CopyManager::CountCopy(const copy::CopyCounters& c) {
+  bytes_offloaded_ += c.offloaded_bytes;
+  bytes_emulated_ += c.emulated_bytes;
+  for (size_t i = 0; i < c.by_mechanism.size(); ++i) by_mechanism_[i] += c.by_mechanism[i];
+}
+
+CopyMetrics CopyManager::metrics() const {
+  CopyMetrics m;
+  m.extended_copy_commands = n_xcopy_;
+  m.populate_token_commands = n_populate_;
+  m.write_using_token_commands = n_wut_;
+  m.failed_commands = n_failed_;
+  m.aborted_commands = n_aborted_;
+  m.active = active_;
+  m.bytes_offloaded = bytes_offloaded_;
+  m.bytes_emulated = bytes_emulated_;
+  m.bytes_zeroed = bytes_zeroed_;
+  for (size_t i = 0; i < m.by_mechanism.size(); ++i) m.by_mechanism[i] = by_mechanism_[i];
+  m.tokens_created = tokens_->created();
+  m.tokens_live = tokens_->live();
+  m.tokens_revoked = tokens_->revoked();
+  return m;
+}
+
+}  // namespace ferry::scsi
