@@ -378,7 +378,9 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
       }
       abort_if([&](const Command& c) { return c.lun == lun; });
       if (static_cast<TmfFunction>(p.function) == TmfFunction::kLogicalUnitReset) {
-        luns_[lun].lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+        scsi::LogicalUnit& lu = *luns_[lun].lu;
+        lu.RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+        if (lu.copy_manager() != nullptr) lu.copy_manager()->LuReset(lu);
       }
       break;
     case TmfFunction::kTargetWarmReset:
@@ -387,6 +389,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
         for (const auto& [n, tl] : target_->Luns()) {
           (void)n;
           tl.lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
+          if (tl.lu->copy_manager() != nullptr) tl.lu->copy_manager()->LuReset(*tl.lu);
         }
       }
       break;

@@ -84,16 +84,20 @@ void CopyManager::AbortCopy(Task& t) {
   op->Cancel();
 }
 
-std::shared_ptr<CopyOp> CopyManager::StartOp(Task& t, uint32_t list_id, uint8_t service_action,
-                                             ListIdUsage usage) {
+std::shared_ptr<CopyOp> CopyManager::StartOp(const LogicalUnit& lu, Task& t, uint32_t list_id,
+                                             uint8_t service_action, ListIdUsage usage) {
   auto op = std::make_shared<CopyOp>();
   op->nexus = t.nexus;
+  op->lu = &lu;
   op->list_id = list_id;
   op->service_action = service_action;
   op->usage = usage;
   std::lock_guard l(mu_);
   op->seq = ++op_seq_;
-  if (usage == ListIdUsage::kDisable) return op;  // no list id: nothing to report later
+  if (usage == ListIdUsage::kDisable) {  // no list id: nothing to report later
+    unlisted_.push_back(op);
+    return op;
+  }
   const auto key = std::make_pair(t.nexus, list_id);
   auto it = ops_.find(key);
   if (it != ops_.end()) {
@@ -156,13 +160,25 @@ void CopyManager::NexusLost(uint64_t nexus) {
   }
 }
 
-void CopyManager::CancelAll() {
+std::vector<std::shared_ptr<CopyOp>> CopyManager::RunningOps() {
   std::vector<std::shared_ptr<CopyOp>> ops;
-  {
-    std::lock_guard l(mu_);
-    for (const auto& [key, op] : ops_) ops.push_back(op);
+  std::lock_guard l(mu_);
+  std::erase_if(unlisted_, [](const std::weak_ptr<CopyOp>& w) { return w.expired(); });
+  for (const auto& [key, op] : ops_) ops.push_back(op);
+  for (const auto& w : unlisted_) {
+    if (auto op = w.lock()) ops.push_back(std::move(op));
   }
-  for (const auto& op : ops) op->Cancel();
+  return ops;
+}
+
+void CopyManager::CancelAll() {
+  for (const auto& op : RunningOps()) op->Cancel();
+}
+
+void CopyManager::LuReset(const LogicalUnit& lu) {
+  for (const auto& op : RunningOps()) {
+    if (op->lu == &lu) op->Cancel();
+  }
 }
 
 void CopyManager::NoteWrite(const LogicalUnit& lu, uint64_t lba, uint64_t blocks) {

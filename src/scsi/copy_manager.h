@@ -107,6 +107,9 @@ class CopyManager : public std::enable_shared_from_this<CopyManager> {
   void NexusLost(uint64_t nexus);
   // Stops every copy in progress (the daemon is stopping). Any thread.
   void CancelAll();
+  // SAM-5 6.3.3 LOGICAL UNIT RESET (and TARGET WARM RESET, per LU): stops every copy that
+  // `lu` received, from any nexus, background ones included.
+  void LuReset(const LogicalUnit& lu);
 
   // VPD 8Fh (SPC-4 7.8.17) for `lu`.
   std::vector<uint8_t> ThirdPartyCopyVpd(const LogicalUnit& lu) const;
@@ -129,9 +132,11 @@ class CopyManager : public std::enable_shared_from_this<CopyManager> {
 
   // Registers a new operation of the nexus under `list_id`; nullptr (with the task failed
   // OPERATION IN PROGRESS) when one with that id is still running.
-  std::shared_ptr<CopyOp> StartOp(Task& t, uint32_t list_id, uint8_t service_action,
-                                  ListIdUsage usage);
+  std::shared_ptr<CopyOp> StartOp(const LogicalUnit& lu, Task& t, uint32_t list_id,
+                                  uint8_t service_action, ListIdUsage usage);
   std::shared_ptr<CopyOp> FindOp(uint64_t nexus, uint32_t list_id) const;
+  // Every operation that may still run: listed ones and those without a list id.
+  std::vector<std::shared_ptr<CopyOp>> RunningOps();
   // The operation ended: counts it, drops its record unless it is held.
   void EndOp(const std::shared_ptr<CopyOp>& op);
   // Adds one finished engine copy's counters to the metrics.
@@ -146,7 +151,9 @@ class CopyManager : public std::enable_shared_from_this<CopyManager> {
   mutable std::mutex mu_;
   // Operations by (nexus, list id): running ones, and finished ones that are held.
   std::map<std::pair<uint64_t, uint32_t>, std::shared_ptr<CopyOp>> ops_;  // guarded by mu_
-  uint64_t op_seq_ = 0;                                                   // guarded by mu_
+  // Operations without a list identifier (LIST ID USAGE 11b), for CancelAll and LuReset.
+  std::vector<std::weak_ptr<CopyOp>> unlisted_;  // guarded by mu_
+  uint64_t op_seq_ = 0;                          // guarded by mu_
 
   std::atomic<uint64_t> n_xcopy_{0}, n_populate_{0}, n_wut_{0}, n_failed_{0}, n_aborted_{0};
   std::atomic<uint64_t> active_{0};

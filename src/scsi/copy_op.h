@@ -44,6 +44,7 @@ inline constexpr uint8_t kSaReportAllRodTokens = 0x08;
 
 struct CopyOp {
   uint64_t nexus = 0;
+  const void* lu = nullptr;  // the LogicalUnit that received the command (LUN reset)
   uint32_t list_id = 0;
   uint8_t service_action = 0;  // the command that made it
   ListIdUsage usage = ListIdUsage::kHold;

@@ -97,7 +97,8 @@ void CopyRunner::Zero(size_t extent) {
       s.information = self->zeroing_.desc.dsts[0].extents[extent].lba.value();
       return self->Finish(s);
     }
-    self->Zero(extent + 1);
+    // Not from inside the callback: the next request reuses zero_req_ (and its callback).
+    self->manager_->reactor_->Post([self, extent] { self->Zero(extent + 1); });
   };
   block::SubmitSplit(*zeroing_.desc.dsts[0].dev, zero_req_);
 }

@@ -75,7 +75,8 @@ std::array<uint8_t, 8> LogicalUnit::Eui64() const {
 std::string LogicalUnit::T10VendorId() const {
   std::string t10(8, ' ');
   std::copy_n(id_.vendor.begin(), std::min<size_t>(8, id_.vendor.size()), t10.begin());
-  return t10 + id_.serial;
+  // At most 20 bytes, so that a CSCD descriptor (SPC-4 6.4.5.6) can carry it.
+  return t10 + id_.serial.substr(0, 12);
 }
 
 bool LogicalUnit::HasDesignator(uint8_t type, std::span<const uint8_t> d) const {

@@ -59,7 +59,8 @@ class LogicalUnit {
   void set_copy_manager(std::shared_ptr<CopyManager> m) { tpc_ = std::move(m); }
   CopyManager* copy_manager() const { return tpc_.get(); }
 
-  // VPD 83h logical-unit designators: NAA (type 3), EUI-64 (2), T10 vendor id (1).
+  // VPD 83h logical-unit designators: NAA (type 3), EUI-64 (2), T10 vendor id (1: vendor
+  // and the first 12 characters of the serial, 20 bytes).
   bool HasDesignator(uint8_t type, std::span<const uint8_t> designator) const;
   std::array<uint8_t, 8> Eui64() const;
   std::string T10VendorId() const;

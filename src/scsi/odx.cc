@@ -157,7 +157,7 @@ void CopyManager::PopulateToken(LogicalUnit& lu, Task& t, TaskDone done) {
     t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kCopySourceOrDestinationNotAuthorized));
     return complete();
   }
-  std::shared_ptr<CopyOp> op = StartOp(t, list_id, kSaPopulateToken, ListIdUsage::kHold);
+  std::shared_ptr<CopyOp> op = StartOp(lu, t, list_id, kSaPopulateToken, ListIdUsage::kHold);
   if (op == nullptr) return complete();
   active_++;
   const uint32_t timeout =
@@ -246,7 +246,7 @@ void CopyManager::WriteUsingToken(LogicalUnit& lu, Task& t, TaskDone done) {
     }
   }
   if (bytes == 0) return complete();
-  std::shared_ptr<CopyOp> op = StartOp(t, list_id, kSaWriteUsingToken, ListIdUsage::kHold);
+  std::shared_ptr<CopyOp> op = StartOp(lu, t, list_id, kSaWriteUsingToken, ListIdUsage::kHold);
   if (op == nullptr) return complete();
   op->immed = p.immed;
   {

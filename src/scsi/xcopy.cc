@@ -158,7 +158,7 @@ void CopyManager::ExtendedCopy(LogicalUnit& lu, Task& t, TaskDone done, bool lid
   ExtendedCopyList list = std::move(std::get<ExtendedCopyList>(r));
   const bool immed = list.immed;
   std::shared_ptr<CopyOp> op =
-      StartOp(t, list.list_id, lid4 ? kSaExtendedCopyLid4 : kSaExtendedCopyLid1, list.usage);
+      StartOp(lu, t, list.list_id, lid4 ? kSaExtendedCopyLid4 : kSaExtendedCopyLid1, list.usage);
   if (op == nullptr) return complete();
   op->immed = immed;
   auto runner = std::make_shared<XcopyRunner>(shared_from_this(), op, immed ? nullptr : &t,
