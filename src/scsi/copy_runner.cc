@@ -91,16 +91,22 @@ void CopyRunner::Zero(size_t extent) {
   zero_req_ = block::IoRequest{.op = block::IoOp::kWriteZeroes,
                                .lba = extents[extent].lba,
                                .blocks = extents[extent].blocks};
+  // The callback only posts: what follows reuses (or clears) zero_req_ and its callback,
+  // which must not happen inside that callback.
   zero_req_.done = [self = shared_from_this(), extent](IoStatus st) {
-    if (st != IoStatus::kOk) {
-      Sense s = MakeSense(SenseKey::kCopyAborted, Asc::kThirdPartyDeviceFailure);
-      s.information = self->zeroing_.desc.dsts[0].extents[extent].lba.value();
-      return self->Finish(s);
-    }
-    // Not from inside the callback: the next request reuses zero_req_ (and its callback).
-    self->manager_->reactor_->Post([self, extent] { self->Zero(extent + 1); });
+    self->manager_->reactor_->Post([self, extent, st] { self->Zeroed(extent, st); });
   };
   block::SubmitSplit(*zeroing_.desc.dsts[0].dev, zero_req_);
+}
+
+void CopyRunner::Zeroed(size_t extent, IoStatus st) {
+  zero_req_ = {};  // drops the callback's reference to this runner
+  if (st != IoStatus::kOk) {
+    Sense s = MakeSense(SenseKey::kCopyAborted, Asc::kThirdPartyDeviceFailure);
+    s.information = zeroing_.desc.dsts[0].extents[extent].lba.value();
+    return Finish(s);
+  }
+  Zero(extent + 1);
 }
 
 Sense CopyRunner::CopyFailed(size_t index, const copy::CopyResult& r) {

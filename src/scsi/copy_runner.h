@@ -58,6 +58,7 @@ class CopyRunner : public std::enable_shared_from_this<CopyRunner> {
   void Pump();
   void RunCopy(Copy c);
   void Zero(size_t extent);
+  void Zeroed(size_t extent, IoStatus st);
   void StepDone(uint64_t bytes);
   void Finish(std::optional<Sense> sense);
   void NoteWrites(const Copy& c);
