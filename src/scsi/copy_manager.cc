@@ -81,6 +81,10 @@ void CopyManager::AbortCopy(Task& t) {
   const uint32_t list_id = LoadBe32(&t.cdb[2]);
   std::shared_ptr<CopyOp> op = FindOp(t.nexus, list_id);
   if (op == nullptr) return t.Fail(InvalidFieldInCdb(2));
+  {
+    std::lock_guard l(op->mu);
+    if (!op->running) return;  // finished: its result stands
+  }
   op->Cancel();
 }
 
@@ -155,8 +159,11 @@ void CopyManager::EndOp(const std::shared_ptr<CopyOp>& op) {
 void CopyManager::NexusLost(uint64_t nexus) {
   std::lock_guard l(mu_);
   for (auto i = ops_.lower_bound({nexus, 0}); i != ops_.end() && i->first.first == nexus;) {
+    // Background copies go on (COPY OPERATION ABORT is how to stop them) but nobody can ask
+    // about them any more: they leave the records, and CancelAll and LuReset still see them.
     std::lock_guard ol(i->second->mu);
-    i = i->second->running ? std::next(i) : ops_.erase(i);
+    if (i->second->running) unlisted_.push_back(i->second);
+    i = ops_.erase(i);
   }
 }
 

@@ -62,6 +62,8 @@ void CopyRunner::RunCopy(Copy c) {
         {
           std::lock_guard l(self->op_->mu);
           self->op_->job.reset();
+          // A failed or stopped step still wrote what it wrote: the transfer count says so.
+          if (r.status != IoStatus::kOk) self->op_->bytes_done += r.counters.done_bytes;
         }
         if (r.status != IoStatus::kOk) return self->Finish(self->CopyFailed(self->index_, r));
         self->StepDone(r.counters.done_bytes);

@@ -85,6 +85,8 @@ class TokenRunner : public CopyRunner {
   TokenRunner(std::shared_ptr<CopyManager> m, std::shared_ptr<CopyOp> op, Task* task, TaskDone done,
               Copy copy, std::shared_ptr<TokenEntry> entry, bool del_tkn, TokenStore* store)
       : CopyRunner(std::move(m), std::move(op), task, std::move(done)),
+        dst_lu_(copy.dst_lu),
+        dst_extents_(copy.desc.dsts[0].extents),
         copy_(std::move(copy)),
         entry_(std::move(entry)),
         del_tkn_(del_tkn),
@@ -105,10 +107,19 @@ class TokenRunner : public CopyRunner {
     if (entry_->revoked) {
       return ParameterListError(Asc::kInvalidTokenOperationTokenRevoked, 16);
     }
+    // The copy may have overwritten the token's own ranges (own_token_ spared it while it
+    // read them): from now on it would not represent the data it was made over.
+    if (dst_lu_ == entry_->lu_ptr) {
+      for (const copy::Extent& e : dst_extents_) {
+        store_->NoteWrite(dst_lu_, e.lba.value(), e.blocks.value(), nullptr);
+      }
+    }
     return std::nullopt;
   }
 
  private:
+  const LogicalUnit* const dst_lu_;
+  const std::vector<copy::Extent> dst_extents_;
   Copy copy_;
   std::shared_ptr<TokenEntry> entry_;
   const bool del_tkn_;
