@@ -110,6 +110,9 @@ struct CopyLegRequest {
   IoCallback done;
   // Set by the device before it completes with kOk: which mechanism moved the data.
   CopyMechanism mechanism = CopyMechanism::kNone;
+  // Of the leg's bytes, how many were shared by reflink when `mechanism` is another one
+  // (a leg whose unaligned ends were copied and whose middle was cloned); 0 otherwise.
+  uint64_t reflinked_bytes = 0;
 };
 
 // The copy-offload capability of a destination device.

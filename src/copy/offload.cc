@@ -110,6 +110,7 @@ void Job::IssueLeg() {
   leg->req.src = leg->src;
   leg->req.segments = leg->segments;
   leg->req.mechanism = block::CopyMechanism::kNone;
+  leg->req.reflinked_bytes = 0;
   leg->req.done = [this, leg](IoStatus st) { OnLeg(leg, st); };
   offload->SubmitCopy(leg->req);
 }
@@ -121,7 +122,10 @@ void Job::OnLeg(Leg* leg, IoStatus st) {
     // kNone in the counters: moved natively by a device that did not say how.
     if (m == block::CopyMechanism::kEmulated) m = block::CopyMechanism::kNone;
     offloaded_bytes_.fetch_add(leg->bytes, std::memory_order_relaxed);
-    Count(m, leg->bytes);
+    const uint64_t cloned =
+        m == block::CopyMechanism::kReflink ? 0 : std::min(leg->req.reflinked_bytes, leg->bytes);
+    Count(block::CopyMechanism::kReflink, cloned);
+    Count(m, leg->bytes - cloned);
   } else if (st == IoStatus::kNotSupported) {
     AddNote(Name(*leg->dev) + ": native copy refused for some ranges; emulated");
     EmulateLeg(*leg);

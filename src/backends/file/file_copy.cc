@@ -199,6 +199,7 @@ void FileDevice::SubmitCopy(block::CopyLegRequest& leg) {
     if (st == IoStatus::kOk) {
       leg.mechanism = reflinked == total ? block::CopyMechanism::kReflink
                                          : block::CopyMechanism::kCopyFileRange;
+      leg.reflinked_bytes = reflinked == total ? 0 : reflinked;
     }
     r->Post([&leg, st] { leg.done(st); });
   });

@@ -82,9 +82,12 @@ TEST_F(ReflinkTest, UnalignedLegsFallBackToCopyFileRange) {
   EXPECT_EQ(m, block::CopyMechanism::kCopyFileRange);
   Bytes b = ReadFile(xfs_->Path("b"));
   EXPECT_TRUE(std::equal(a.begin() + 4321, a.begin() + 4321 + (n - 7), b.begin() + 7));
-  // Same misalignment on both sides: the aligned middle is cloned, the ends copied.
-  ASSERT_EQ(Copy(*dst, *src, {{100, 100, n - 200}}, &m), IoStatus::kOk);
+  // Same misalignment on both sides: the aligned middle is cloned, the ends copied, and the
+  // leg says how much was cloned (4 KiB XFS blocks: [4096, n - 4096)).
+  uint64_t reflinked = 0;
+  ASSERT_EQ(Copy(*dst, *src, {{100, 100, n - 200}}, &m, &reflinked), IoStatus::kOk);
   EXPECT_EQ(m, block::CopyMechanism::kCopyFileRange);
+  EXPECT_EQ(reflinked, n - 2 * 4096);
   b = ReadFile(xfs_->Path("b"));
   EXPECT_TRUE(std::equal(a.begin() + 100, a.begin() + (n - 100), b.begin() + 100));
 }

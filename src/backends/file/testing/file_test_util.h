@@ -127,7 +127,7 @@ class FileTestBase : public ::testing::Test {
   }
 
   IoStatus Copy(FileDevice& dst, block::BlockDevice& src, std::vector<block::CopySegment> segs,
-                block::CopyMechanism* mech = nullptr) {
+                block::CopyMechanism* mech = nullptr, uint64_t* reflinked = nullptr) {
     block::CopyLegRequest leg;
     leg.src = &src;
     leg.segments = segs;
@@ -145,6 +145,7 @@ class FileTestBase : public ::testing::Test {
     EXPECT_EQ(completions, 1);
     EXPECT_EQ(on, reactor_.get());
     if (mech) *mech = leg.mechanism;
+    if (reflinked) *reflinked = leg.reflinked_bytes;
     return st;
   }
 
