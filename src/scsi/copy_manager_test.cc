@@ -10,6 +10,7 @@
 
 #include "base/endian.h"
 #include "scsi/opcodes.h"
+#include "scsi/tpc_test_builders.h"
 
 namespace ferry::scsi::tpc_test {
 
@@ -46,40 +47,15 @@ Bytes Cscd(const LogicalUnit& lu, Designator type) {
 
 Bytes Seg02(uint16_t src, uint16_t dst, uint16_t blocks, uint64_t src_lba, uint64_t dst_lba,
             bool dc) {
-  Bytes d(28, 0);
-  d[0] = 0x02;
-  d[1] = dc ? 0x02 : 0x00;
-  StoreBe16(&d[2], 0x18);
-  StoreBe16(&d[4], src);
-  StoreBe16(&d[6], dst);
-  StoreBe16(&d[10], blocks);
-  StoreBe64(&d[12], src_lba);
-  StoreBe64(&d[20], dst_lba);
-  return d;
+  return tpc_testing::SegmentB2b(src, dst, blocks, src_lba, dst_lba, dc ? 0x02 : 0x00);
 }
 
 Bytes Seg0A(uint16_t src, uint16_t dst, uint32_t bytes, uint64_t src_lba, uint64_t dst_lba,
             uint16_t src_offset, uint16_t dst_offset) {
-  Bytes d(32, 0);
-  d[0] = 0x0a;
-  StoreBe16(&d[2], 0x1c);
-  StoreBe16(&d[4], src);
-  StoreBe16(&d[6], dst);
-  StoreBe32(&d[8], bytes);
-  StoreBe64(&d[12], src_lba);
-  StoreBe64(&d[20], dst_lba);
-  StoreBe16(&d[28], src_offset);
-  StoreBe16(&d[30], dst_offset);
-  return d;
+  return tpc_testing::SegmentB2bOffset(src, dst, bytes, src_lba, dst_lba, src_offset, dst_offset);
 }
 
-Bytes Seg07(uint16_t src) {
-  Bytes d(12, 0);
-  d[0] = 0x07;
-  StoreBe16(&d[2], 0x08);
-  StoreBe16(&d[4], src);
-  return d;
-}
+Bytes Seg07(uint16_t src) { return tpc_testing::SegmentVerify(src); }
 
 uint16_t XcopyList::SegmentOffset(size_t i) const {
   size_t off = header() + 32 * cscds.size();

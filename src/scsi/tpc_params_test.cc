@@ -8,6 +8,7 @@
 
 #include "base/endian.h"
 #include "scsi/rod_token.h"
+#include "scsi/tpc_test_builders.h"
 
 namespace ferry::scsi {
 namespace {
@@ -25,42 +26,16 @@ Bytes NaaCscd(uint32_t block_length = 512) {
 // Segment descriptors as libiscsi's populate_seg_desc_* build them (reference 6.1).
 Bytes B2b(uint16_t src, uint16_t dst, uint16_t blocks, uint64_t src_lba, uint64_t dst_lba,
           uint8_t flags = 0) {
-  Bytes d(28);
-  d[0] = 0x02;
-  d[1] = flags;
-  StoreBe16(&d[2], 0x18);
-  StoreBe16(&d[4], src);
-  StoreBe16(&d[6], dst);
-  StoreBe16(&d[10], blocks);
-  StoreBe64(&d[12], src_lba);
-  StoreBe64(&d[20], dst_lba);
-  return d;
+  return tpc_testing::SegmentB2b(src, dst, blocks, src_lba, dst_lba, flags);
 }
 
 Bytes B2bOffset(uint16_t src, uint16_t dst, uint32_t bytes, uint64_t src_lba, uint64_t dst_lba,
                 uint16_t src_off, uint16_t dst_off) {
-  Bytes d(32);
-  d[0] = 0x0a;
-  d[1] = 0x01;  // CAT
-  StoreBe16(&d[2], 0x1c);
-  StoreBe16(&d[4], src);
-  StoreBe16(&d[6], dst);
-  StoreBe32(&d[8], bytes);
-  StoreBe64(&d[12], src_lba);
-  StoreBe64(&d[20], dst_lba);
-  StoreBe16(&d[28], src_off);
-  StoreBe16(&d[30], dst_off);
-  return d;
+  return tpc_testing::SegmentB2bOffset(src, dst, bytes, src_lba, dst_lba, src_off, dst_off,
+                                       0x01);  // CAT, as libiscsi's helper sets it
 }
 
-Bytes Verify(uint16_t src, bool tur) {
-  Bytes d(12);
-  d[0] = 0x07;
-  StoreBe16(&d[2], 0x08);
-  StoreBe16(&d[4], src);
-  d[8] = tur ? 1 : 0;
-  return d;
-}
+Bytes Verify(uint16_t src, bool tur) { return tpc_testing::SegmentVerify(src, tur); }
 
 Bytes Cat(std::initializer_list<Bytes> parts) {
   Bytes out;
