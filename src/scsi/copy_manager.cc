@@ -59,7 +59,7 @@ void CopyManager::CopyOut(LogicalUnit& lu, Task& t, TaskDone done) {
     case kSaCopyOperationAbort: AbortCopy(t); break;
     default: t.Fail(InvalidFieldInCdb(1, 4)); break;
   }
-  io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); });
+  CompleteLater(done);
 }
 
 // SPC-4 6.18, SBC-3 5.x: THIRD-PARTY COPY IN service actions.

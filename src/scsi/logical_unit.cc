@@ -53,9 +53,11 @@ bool LogicalUnit::TakeUnitAttention(Task& t) {
   return true;
 }
 
-void LogicalUnit::Finish(Task&, TaskDone& done) {
+void CompleteLater(TaskDone& done) {
   io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); });
 }
+
+void LogicalUnit::Finish(Task&, TaskDone& done) { CompleteLater(done); }
 
 void LogicalUnit::FailUnsupported(Task& t, TaskDone& done) {
   t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "base/endian.h"
-#include "io/reactor.h"
 #include "scsi/copy_manager.h"
 #include "scsi/copy_op.h"
 #include "scsi/copy_runner.h"
@@ -131,7 +130,7 @@ class TokenRunner : public CopyRunner {
 // SBC-3 5.11 POPULATE TOKEN: no data moves; the token is retrieved with RECEIVE ROD TOKEN
 // INFORMATION under the same list identifier.
 void CopyManager::PopulateToken(LogicalUnit& lu, Task& t, TaskDone done) {
-  auto complete = [&] { io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); }); };
+  auto complete = [&] { CompleteLater(done); };
   const uint32_t list_id = LoadBe32(&t.cdb[6]);
   const uint32_t len = LoadBe32(&t.cdb[10]);
   n_populate_++;
@@ -197,7 +196,7 @@ void CopyManager::PopulateToken(LogicalUnit& lu, Task& t, TaskDone done) {
 
 // SBC-3 5.52 WRITE USING TOKEN.
 void CopyManager::WriteUsingToken(LogicalUnit& lu, Task& t, TaskDone done) {
-  auto complete = [&] { io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); }); };
+  auto complete = [&] { CompleteLater(done); };
   auto fail = [&](const Sense& s) {
     t.Fail(s);
     complete();

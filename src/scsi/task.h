@@ -16,6 +16,8 @@ struct NexusView;
 
 // Completion of a command (LogicalUnit::Execute): called exactly once, on the task's reactor.
 using TaskDone = InlineFunction<void(), 32>;
+// Calls `done` later on the calling thread's reactor (never inside Execute).
+void CompleteLater(TaskDone& done);
 
 struct Task {
   std::array<uint8_t, 16> cdb{};

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "base/endian.h"
-#include "io/reactor.h"
 #include "scsi/copy_manager.h"
 #include "scsi/copy_op.h"
 #include "scsi/copy_runner.h"
@@ -142,7 +141,7 @@ class XcopyRunner : public CopyRunner {
 }  // namespace
 
 void CopyManager::ExtendedCopy(LogicalUnit& lu, Task& t, TaskDone done, bool lid4) {
-  auto complete = [&] { io::Reactor::Current()->Post([d = std::move(done)]() mutable { d(); }); };
+  auto complete = [&] { CompleteLater(done); };
   const uint32_t len = LoadBe32(&t.cdb[10]);
   if (len == 0) return complete();  // SPC-4 6.4.1: not an error, nothing to do
   if (t.data_out.size() < len) {
