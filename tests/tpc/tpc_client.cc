@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -76,6 +77,19 @@ AsyncCommand::~AsyncCommand() {
 std::unique_ptr<Session> Session::Connect(const std::string& portal, const std::string& target,
                                           const std::string& initiator,
                                           const std::vector<int>& luns, std::string* error) {
+  return Login(portal, target, initiator, std::nullopt, luns, error);
+}
+
+std::unique_ptr<Session> Session::ConnectWithIsid(
+    const std::string& portal, const std::string& target, const std::string& initiator,
+    uint16_t isid_qualifier, const std::vector<int>& luns, std::string* error) {
+  return Login(portal, target, initiator, isid_qualifier, luns, error);
+}
+
+std::unique_ptr<Session> Session::Login(const std::string& portal, const std::string& target,
+                                        const std::string& initiator,
+                                        std::optional<uint16_t> isid_qualifier,
+                                        const std::vector<int>& luns, std::string* error) {
   if (portal.empty() || target.empty()) {
     *error = "portal or target not set (run the tests through tests/tpc/run.sh)";
     return nullptr;
@@ -88,6 +102,8 @@ std::unique_ptr<Session> Session::Connect(const std::string& portal, const std::
   iscsi_set_targetname(c, target.c_str());
   iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
   iscsi_set_noautoreconnect(c, 1);
+  // An arbitrary enterprise number: only the qualifier tells these sessions apart.
+  if (isid_qualifier) iscsi_set_isid_en(c, 0xfe77, *isid_qualifier);
   if (iscsi_full_connect_sync(c, portal.c_str(), luns.empty() ? 0 : luns[0]) != 0) {
     *error =
         "login to " + target + " at " + portal + " as " + initiator + ": " + iscsi_get_error(c);
@@ -146,6 +162,73 @@ bool Session::PumpUntil(const std::function<bool()>& done, milliseconds timeout)
     }
   }
   return true;
+}
+
+bool Session::Service(short revents) {
+  if (broken_) return false;
+  if (iscsi_service(iscsi_, revents) < 0) {
+    broken_ = true;
+    broken_reason_ = iscsi_get_error(iscsi_);
+    return false;
+  }
+  return true;
+}
+
+bool Session::PumpAll(std::span<Session* const> sessions, const std::function<bool()>& done,
+                      milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::vector<pollfd> fds(sessions.size());
+  auto give_up = [&](const std::string& why) {
+    for (Session* s : sessions) s->Abandon(why);
+    return false;
+  };
+  while (!done()) {
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      Session* s = sessions[i];
+      if (s->broken_) return give_up("another session broke: " + s->broken_reason_);
+      fds[i] = {iscsi_get_fd(s->iscsi_), static_cast<short>(iscsi_which_events(s->iscsi_)), 0};
+    }
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return give_up("no response within " + std::to_string(timeout.count()) + " ms");
+    }
+    const int rc =
+        poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left.count(), 100)));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return give_up(std::string("poll: ") + std::strerror(errno));
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      // As PumpUntil: a quiet poll still lets libiscsi look at its timeouts.
+      if (rc == 0 || fds[i].revents != 0) sessions[i]->Service(fds[i].revents);
+    }
+  }
+  return true;
+}
+
+void Session::Abandon(const std::string& why) {
+  if (!broken_) {
+    broken_ = true;
+    broken_reason_ = why;
+  }
+  if (iscsi_ != nullptr) iscsi_destroy_context(iscsi_);
+  iscsi_ = nullptr;
+}
+
+Reply Session::Finished(AsyncCommand* cmd) {
+  if (!cmd->done) {
+    Reply r;
+    r.transport_error = "still outstanding";
+    return r;
+  }
+  if (cmd->task != nullptr && cmd->reply.transport_error.empty() && !cmd->harvested) {
+    Harvest(cmd);
+    cmd->harvested = true;
+  }
+  Reply r = cmd->reply;
+  if (!r.transport_error.empty()) r.status = -1;
+  if (r.status < 0 && r.transport_error.empty()) {
+    r.transport_error = iscsi_ != nullptr ? iscsi_get_error(iscsi_) : broken_reason_;
+  }
+  return r;
 }
 
 Reply Session::Run(int lun, std::span<const uint8_t> cdb, int dir, uint32_t xfer_len,
@@ -486,6 +569,10 @@ std::optional<CopyCounters> ReadCopyCounters() {
   c.bytes_emulated = (*copy)["bytes_emulated"].get<uint64_t>();
   for (const auto& [name, bytes] : (*copy)["mechanisms"].items()) {
     c.mechanisms[name] = bytes.get<uint64_t>();
+  }
+  if (copy->contains("active")) c.active = (*copy)["active"].get<uint64_t>();
+  if (copy->contains("tokens") && (*copy)["tokens"].is_object()) {
+    for (const auto& [name, n] : (*copy)["tokens"].items()) c.tokens[name] = n.get<uint64_t>();
   }
   return c;
 }

@@ -200,6 +200,15 @@ class Session {
   static std::unique_ptr<Session> Connect(const std::string& portal, const std::string& target,
                                           const std::string& initiator,
                                           const std::vector<int>& luns, std::string* error);
+  // The same with an ISID of the EN format (RFC 7143 11.12.5, type 01b) ending in
+  // `isid_qualifier`. Sessions under one initiator name are different I_T nexuses only with
+  // different ISIDs (the same ISID reinstates the older session), and libiscsi's own random
+  // ISIDs (type 10b) never equal these.
+  static std::unique_ptr<Session> ConnectWithIsid(const std::string& portal,
+                                                  const std::string& target,
+                                                  const std::string& initiator,
+                                                  uint16_t isid_qualifier,
+                                                  const std::vector<int>& luns, std::string* error);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -254,6 +263,14 @@ class Session {
              std::span<const uint8_t> out, AsyncCommand* cmd);
   // Services the connection until `done()`; false after `timeout` or on a dead connection.
   bool PumpUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+  // The same over several sessions at once (one poll loop), so that commands started on each
+  // are in flight together. False after `timeout` or when one of them breaks; then every one
+  // of them is given up (as Run does after a timeout): commands still outstanding end
+  // cancelled, and the AsyncCommands need only outlive the sessions.
+  static bool PumpAll(std::span<Session* const> sessions, const std::function<bool()>& done,
+                      std::chrono::milliseconds timeout);
+  // The reply of a command Start() sent, once it is done: status, sense, data-in.
+  Reply Finished(AsyncCommand* cmd);
   // ABORT TASK of `cmd` / LUN RESET: the TMF response (RFC 7143 11.6.1), or -1.
   int AbortTask(AsyncCommand* cmd);
   int LunReset(int lun);
@@ -263,6 +280,14 @@ class Session {
 
  private:
   explicit Session(iscsi_context* iscsi) : iscsi_(iscsi) {}
+  static std::unique_ptr<Session> Login(const std::string& portal, const std::string& target,
+                                        const std::string& initiator,
+                                        std::optional<uint16_t> isid_qualifier,
+                                        const std::vector<int>& luns, std::string* error);
+  // One iscsi_service() call with what poll() reported; false (and broken) on failure.
+  bool Service(short revents);
+  // Marks the session broken and closes it: libiscsi cancels what is outstanding.
+  void Abandon(const std::string& why);
   int WaitTmf(int rc, const bool* done, const uint32_t* response);
 
   iscsi_context* iscsi_;
@@ -277,6 +302,7 @@ struct AsyncCommand {
   Bytes out_bytes;
   bool done = false;
   bool cancelled = false;
+  bool harvested = false;  // Finished() took status, sense and data from the task
   Reply reply;
   ~AsyncCommand();
 };
@@ -302,6 +328,10 @@ struct CopyCounters {
   uint64_t bytes_offloaded = 0;
   uint64_t bytes_emulated = 0;
   std::map<std::string, uint64_t> mechanisms;
+  // Present when ferryctl reports them: copies in progress ("active") and the "tokens"
+  // counters ("live", "created", "revoked").
+  std::optional<uint64_t> active;
+  std::map<std::string, uint64_t> tokens;
 };
 std::optional<CopyCounters> ReadCopyCounters();
 
