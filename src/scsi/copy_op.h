@@ -48,7 +48,6 @@ struct CopyOp {
   uint32_t list_id = 0;
   uint8_t service_action = 0;  // the command that made it
   ListIdUsage usage = ListIdUsage::kHold;
-  bool immed = false;
   bool count_blocks = false;  // transfer counts in blocks of block_size (token commands)
   uint32_t block_size = 512;
   uint64_t seq = 0;  // creation order (evicting old records)

@@ -258,7 +258,6 @@ void CopyManager::WriteUsingToken(LogicalUnit& lu, Task& t, TaskDone done) {
   if (bytes == 0) return complete();
   std::shared_ptr<CopyOp> op = StartOp(lu, t, list_id, kSaWriteUsingToken, ListIdUsage::kHold);
   if (op == nullptr) return complete();
-  op->immed = p.immed;
   {
     std::lock_guard l(op->mu);
     op->count_blocks = true;

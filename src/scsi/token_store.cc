@@ -148,16 +148,19 @@ void TokenStore::NoteWrite(const LogicalUnit* lu, uint64_t lba, uint64_t blocks,
                            const TokenEntry* except) {
   if (live_.load() == 0 || blocks == 0) return;
   std::lock_guard l(mu_);
+  std::vector<uint64_t> gone;
   for (auto& [id, e] : tokens_) {
     if (e->lu_ptr != lu || e.get() == except || e->revoked) continue;
     for (const BlockRange& r : e->ranges) {
       if (lba < r.lba + r.blocks && r.lba < lba + blocks) {
-        e->revoked = true;
+        e->revoked = true;  // a WRITE USING TOKEN reading it sees this when it is done
         revoked_++;
+        gone.push_back(id);
         break;
       }
     }
   }
+  for (uint64_t id : gone) BuryLocked(id, Gone::kRevoked);  // no longer live
 }
 
 std::vector<std::array<uint8_t, kManagementRodTokenBytes>> TokenStore::ManagementTokens(

@@ -159,7 +159,6 @@ void CopyManager::ExtendedCopy(LogicalUnit& lu, Task& t, TaskDone done, bool lid
   std::shared_ptr<CopyOp> op =
       StartOp(lu, t, list.list_id, lid4 ? kSaExtendedCopyLid4 : kSaExtendedCopyLid1, list.usage);
   if (op == nullptr) return complete();
-  op->immed = immed;
   auto runner = std::make_shared<XcopyRunner>(shared_from_this(), op, immed ? nullptr : &t,
                                               immed ? TaskDone{} : std::move(done), std::move(list),
                                               t.view, &lu);
