@@ -78,6 +78,14 @@ struct QueueLimits {
   uint32_t max_iovecs = 1024;           // iovecs per request
   uint64_t max_discard_bytes = 0;       // 0: discard not supported
   uint64_t max_write_zeroes_bytes = 0;  // 0: write-zeroes emulated by writing zeroes
+  // A discarded range reads back as zeroes (RAM chunks, holes punched in a file); false
+  // when what a discard leaves behind is undefined (many block devices).
+  bool discard_zeroes_data = false;
+  // Space is freed in units of this many bytes (aligned); 0: a block.
+  uint32_t discard_granularity_bytes = 0;
+  // The unit the medium writes whole (a page, a file-system block, a disk's physical
+  // sector); smaller writes cost a read-modify-write. 0: the logical block size.
+  uint32_t physical_block_bytes = 0;
   // Native copy (see CopyOffload). 0 max_copy_bytes: the device cannot copy natively.
   uint64_t max_copy_bytes = 0;          // bytes per copy leg
   uint32_t max_copy_segments = 0;       // segments per copy leg
@@ -130,6 +138,12 @@ class CopyOffload {
   virtual void SubmitCopy(CopyLegRequest& req) = 0;
 };
 
+// Provisioning status of a run of blocks (GET LBA STATUS, SBC-3 5.6).
+struct ProvisioningExtent {
+  bool mapped = true;  // false: deallocated (reads as zeroes, holds no space)
+  BlockCount blocks;   // how many blocks from the queried LBA share this status (>= 1)
+};
+
 class BlockDevice {
  public:
   virtual ~BlockDevice() = default;
@@ -146,6 +160,15 @@ class BlockDevice {
 
   // The native-copy capability, or nullptr when the device has none (the default).
   virtual CopyOffload* copy_offload() { return nullptr; }
+
+  // Whether blocks from `lba` (inside the device) hold space, and how many blocks from
+  // there, at most `max` (> 0), share that status. A metadata lookup (a map, lseek
+  // SEEK_DATA), cheap enough for a reactor thread; any thread. Devices that cannot tell
+  // report everything mapped (the default).
+  virtual ProvisioningExtent Provisioning(Lba lba, BlockCount max) const {
+    (void)lba;
+    return {true, max};
+  }
 };
 
 // Checks a request against the device's geometry and limits (the "Ranges" rules above,

@@ -62,6 +62,9 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
   const block::Geometry& geometry() const override { return inner_->geometry(); }
   const block::QueueLimits& limits() const override { return inner_->limits(); }
   bool read_only() const override { return inner_->read_only(); }
+  block::ProvisioningExtent Provisioning(Lba lba, BlockCount max) const override {
+    return inner_->Provisioning(lba, max);
+  }
   void Submit(block::IoRequest& req) override;
   // `this` when the inner device can copy natively or a copy status is set, else nullptr.
   block::CopyOffload* copy_offload() override;

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -189,6 +190,11 @@ void SetLimits(FileDevice::Impl& d, dev_t rdev) {
     discard = FilePunchesHoles(d.fd);
   }
   l.max_discard_bytes = discard ? kMaxFallocBytes : 0;
+  l.discard_zeroes_data = discard && !d.is_block;  // a punched hole reads as zeroes
+  l.discard_granularity_bytes = d.is_block ? 0 : d.fs_block_bytes;
+  unsigned int pbs = 0;
+  if (d.is_block && ioctl(d.fd, BLKPBSZGET, &pbs) == 0) l.physical_block_bytes = pbs;
+  if (!d.is_block) l.physical_block_bytes = d.fs_block_bytes;
   // BLKZEROOUT always works (the kernel writes zeroes when the device cannot). On files,
   // write-zeroes is ZERO_RANGE or a punched hole: without hole punching the block layer
   // emulates it by writing zeroes.
@@ -272,6 +278,30 @@ bool FileDevice::read_only() const { return impl_->read_only; }
 int FileDevice::fd() const { return impl_->fd; }
 const std::string& FileDevice::path() const { return impl_->path; }
 bool FileDevice::is_block_device() const { return impl_->is_block; }
+
+block::ProvisioningExtent FileDevice::Provisioning(Lba lba, BlockCount max) const {
+  const uint64_t bs = impl_->geometry.block_size;
+  const auto start = static_cast<off_t>(lba.value() * bs);
+  const auto end = static_cast<off_t>(
+      std::min(lba.value() + max.value(), impl_->geometry.num_blocks.value()) * bs);
+  if (impl_->is_block) return {true, max};
+  // The block is data when the next data at or after its start begins inside it.
+  const off_t data = lseek(impl_->fd, start, SEEK_DATA);
+  if (data < 0 && errno != ENXIO) return {true, max};  // cannot tell: mapped
+  const bool mapped = data >= 0 && data < start + static_cast<off_t>(bs);
+  off_t next = end;
+  if (mapped) {
+    const off_t hole = lseek(impl_->fd, start, SEEK_HOLE);
+    if (hole >= 0) next = hole;
+  } else if (data >= 0) {
+    next = data;
+  }
+  // Runs end on block boundaries: a block partly data counts as mapped (round a data
+  // run up, a hole run down).
+  const auto run = static_cast<uint64_t>(std::clamp(next, start, end) - start);
+  const uint64_t blocks = mapped ? (run + bs - 1) / bs : run / bs;
+  return {mapped, BlockCount(std::clamp<uint64_t>(blocks, 1, max.value()))};
+}
 dev_t FileDevice::st_dev() const { return impl_->st_dev; }
 
 namespace {

@@ -54,6 +54,9 @@ class FileDevice : public block::BlockDevice, public block::CopyOffload {
   bool read_only() const override;
   void Submit(block::IoRequest& req) override;
   block::CopyOffload* copy_offload() override { return this; }
+  // Regular files: data and holes by lseek(SEEK_DATA / SEEK_HOLE). Block devices cannot
+  // tell: everything is mapped.
+  block::ProvisioningExtent Provisioning(Lba lba, BlockCount max) const override;
 
   bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
   void SubmitCopy(block::CopyLegRequest& req) override;

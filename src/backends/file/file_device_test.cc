@@ -120,6 +120,28 @@ TEST_F(FileDeviceTest, DiscardPunchesHolesAndWriteZeroesZeroes) {
   EXPECT_EQ(r, w);
 }
 
+TEST_F(FileDeviceTest, ProvisioningFollowsDataAndHoles) {
+  auto dev = Open({.path = Path("p"), .create = true, .size_bytes = 8 << 20});
+  const BlockCount all(16384);
+  EXPECT_EQ(dev->Provisioning(Lba(0), all).mapped, false);  // a new sparse file
+  EXPECT_EQ(dev->Provisioning(Lba(0), all).blocks.value(), 16384u);
+  Bytes w = Random(1 << 20);
+  ASSERT_EQ(Io(*dev, block::IoOp::kWrite, 2 << 20, 1 << 20, &w), IoStatus::kOk);
+  ASSERT_EQ(Io(*dev, block::IoOp::kFlush, 0, 0), IoStatus::kOk);
+  block::ProvisioningExtent hole = dev->Provisioning(Lba(0), all);
+  EXPECT_FALSE(hole.mapped);
+  EXPECT_EQ(hole.blocks.value(), 4096u);  // up to the data at 2 MiB
+  block::ProvisioningExtent data = dev->Provisioning(Lba(4096), all);
+  EXPECT_TRUE(data.mapped);
+  EXPECT_EQ(data.blocks.value(), 2048u);
+  EXPECT_EQ(dev->Provisioning(Lba(4100), BlockCount(10)).blocks.value(), 10u);  // capped
+  // A punched hole is deallocated again, in whole file-system blocks.
+  ASSERT_EQ(Io(*dev, block::IoOp::kDiscard, 2 << 20, 64 << 10), IoStatus::kOk);
+  EXPECT_FALSE(dev->Provisioning(Lba(4096), all).mapped);
+  EXPECT_TRUE(dev->limits().discard_zeroes_data);
+  EXPECT_GE(dev->limits().physical_block_bytes, 512u);
+}
+
 TEST_F(FileDeviceTest, NativeCopyInsideAndBetweenFiles) {
   Bytes a = Random(4 << 20);
   WriteFile(Path("a"), a);

@@ -45,9 +45,23 @@ RamDevice::RamDevice(RamOptions options)
   limits_.buffer_alignment = 1;
   limits_.max_discard_bytes = UINT64_MAX;
   limits_.max_write_zeroes_bytes = UINT64_MAX;
+  limits_.discard_zeroes_data = true;
+  limits_.discard_granularity_bytes = kChunkBytes;
   limits_.max_copy_bytes = 1ull << 32;
   limits_.max_copy_segments = 256;
   limits_.copy_granularity_bytes = options.block_size;
+}
+
+block::ProvisioningExtent RamDevice::Provisioning(Lba lba, BlockCount max) const {
+  const uint64_t bs = geometry_.block_size;
+  const uint64_t end = std::min(lba.value() + max.value(), geometry_.num_blocks.value()) * bs;
+  uint64_t off = lba.value() * bs;
+  std::shared_lock lock(mu_);
+  const bool mapped = FindChunk(off / kChunkBytes) != nullptr;
+  while (off < end && (FindChunk(off / kChunkBytes) != nullptr) == mapped) {
+    off = (off / kChunkBytes + 1) * kChunkBytes;
+  }
+  return {mapped, BlockCount((std::min(off, end) - lba.value() * bs) / bs)};
 }
 
 uint64_t RamDevice::allocated_bytes() const {

@@ -59,6 +59,9 @@ class RamDevice : public block::BlockDevice, public block::CopyOffload {
   bool read_only() const override { return read_only_; }
   void Submit(block::IoRequest& req) override;
   block::CopyOffload* copy_offload() override { return this; }
+  // Mapped: the chunk holding the block is allocated (a partly discarded chunk stays
+  // mapped, zeroed).
+  block::ProvisioningExtent Provisioning(Lba lba, BlockCount max) const override;
 
   // CopyOffload: native copy from any RamDevice of the same arena.
   bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;

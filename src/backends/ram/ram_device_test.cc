@@ -94,6 +94,24 @@ TEST_F(RamDeviceTest, SparseUntilWrittenAndDiscardFreesMemory) {
   EXPECT_EQ(out, std::vector<uint8_t>(out.size(), 0));
 }
 
+TEST_F(RamDeviceTest, ProvisioningIsChunkAllocation) {
+  auto dev = Make("p", 1 << 20);  // 16 chunks of 128 blocks
+  const BlockCount all(2048);
+  EXPECT_FALSE(dev->Provisioning(Lba(0), all).mapped);
+  EXPECT_EQ(dev->Provisioning(Lba(0), all).blocks.value(), 2048u);
+  std::vector<uint8_t> buf(512, 1);
+  ASSERT_EQ(Io(*dev, block::IoOp::kWrite, 3 * 128 + 1, buf), IoStatus::kOk);
+  block::ProvisioningExtent before = dev->Provisioning(Lba(10), all);
+  EXPECT_FALSE(before.mapped);
+  EXPECT_EQ(before.blocks.value(), 3u * 128 - 10);
+  block::ProvisioningExtent chunk = dev->Provisioning(Lba(384), all);
+  EXPECT_TRUE(chunk.mapped);  // the whole chunk, though one block was written
+  EXPECT_EQ(chunk.blocks.value(), 128u);
+  EXPECT_EQ(dev->Provisioning(Lba(2047), all).blocks.value(), 1u);  // ends at the device end
+  EXPECT_TRUE(dev->limits().discard_zeroes_data);
+  EXPECT_EQ(dev->limits().discard_granularity_bytes, RamDevice::kChunkBytes);
+}
+
 TEST_F(RamDeviceTest, ArenaCapGivesNoSpace) {
   auto arena = std::make_shared<RamArena>(RamDevice::kChunkBytes);
   auto dev = Make("r", 1 << 20, arena);
