@@ -409,6 +409,11 @@ Status ParseGlobals(const Obj& top, Config* c) {
     if (v == 0) return Bad(Child(cob.path(), "token_timeout_s"), "must be from 1 to 600");
     c->token_timeout_s = static_cast<uint32_t>(v);
   }
+  if (const json* sz = top.Get("sanitize")) {
+    Obj sob(*sz, Child(top.path(), "sanitize"));
+    FERRY_RETURN_IF_ERROR(sob.Check({"bandwidth"}));
+    FERRY_RETURN_IF_ERROR(sob.Size("bandwidth", &c->sanitize_bandwidth));
+  }
   return Status::Ok();
 }
 
@@ -426,8 +431,8 @@ Result<Config> ParseConfig(std::string_view text) {
   const Obj top(j, "$");
   FERRY_RETURN_IF_ERROR(
       top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
-                 "nop_timeout_s", "login_timeout_s", "max_connections", "copy", "auth_groups",
-                 "backstores", "targets"}));
+                 "nop_timeout_s", "login_timeout_s", "max_connections", "copy", "sanitize",
+                 "auth_groups", "backstores", "targets"}));
   FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {
     c.auth_groups.emplace_back();

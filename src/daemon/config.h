@@ -95,6 +95,8 @@ struct Config {
   // and the inactivity timeout of a ROD token whose POPULATE TOKEN asks for none.
   uint64_t copy_bandwidth = 0;
   uint32_t token_timeout_s = 60;
+  // SANITIZE OVERWRITE: bytes per second each logical unit is overwritten at (0: no cap).
+  uint64_t sanitize_bandwidth = 0;
   std::vector<BackstoreConfig> backstores;
   std::vector<AuthGroupConfig> auth_groups;
   std::vector<TargetConfig> targets;

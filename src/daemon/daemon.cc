@@ -164,6 +164,7 @@ int RunDaemon(const DaemonOptions& o) {
   std::unique_ptr<io::ReactorGroup> extra;
   if (reactors > 1) extra = std::make_unique<io::ReactorGroup>(reactors - 1, /*pin=*/false);
   if (Status st = StartCopyManager(r, reactor->get()); !st.ok()) return Fail(2, st.message());
+  if (Status st = LoadReservations(r.setup, r.state_dir); !st.ok()) return Fail(2, st.message());
   std::vector<io::Reactor*> workers = {reactor->get()};
   for (size_t i = 0; extra && i < extra->size(); ++i) workers.push_back(extra->at(i));
   iscsi::Server server(reactor->get(), {}, workers);

@@ -7,6 +7,7 @@
 
 #include "backends/file/file_device.h"
 #include "backends/ram/ram_device.h"
+#include "base/log.h"
 #include "daemon/identity.h"
 
 namespace ferry::daemon {
@@ -118,6 +119,7 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
     id.product = b.product.empty() ? b.name : b.product;
     FERRY_RETURN_IF_ERROR(LoadOrCreateIdentity(state_dir, b.name, &id));
     auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, b.read_only);
+    lu->set_sanitize_rate(c.sanitize_bandwidth);
     s.backstores[b.name] = Backstore{b, *dev, std::move(lu)};
   }
   return s;
@@ -156,6 +158,22 @@ std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
     out.push_back(std::make_shared<iscsi::Target>(std::move(tc)));
   }
   return out;
+}
+
+// Persistent reservations with APTPL live in <state>/reservations/<backstore>.json, one
+// file per logical unit, so that a restart keeps them (SPC-4 5.13.4).
+Status LoadReservations(Setup& setup, const std::string& state_dir) {
+  const std::filesystem::path dir = std::filesystem::path(state_dir) / "reservations";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ErrnoStatus(ec.value(), "cannot create " + dir.string());
+  for (auto& [name, b] : setup.backstores) {
+    const std::string err = b.lu->PersistReservationsIn(dir / (name + ".json"));
+    if (!err.empty()) {
+      FERRY_LOG_WARN("ferryd: backstore {}: persistent reservations not restored: {}", name, err);
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace ferry::daemon

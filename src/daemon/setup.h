@@ -47,4 +47,8 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir);
 std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
     const Config& c, const Setup& s, const std::map<std::string, std::string>& bound);
 
+// Persistent reservations with APTPL live in <state_dir>/reservations/<backstore>.json, one
+// file per logical unit; restores them (a file that cannot be read is logged and skipped).
+Status LoadReservations(Setup& setup, const std::string& state_dir);
+
 }  // namespace ferry::daemon

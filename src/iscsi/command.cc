@@ -56,6 +56,13 @@ uint32_t UsableBytes(scsi::LogicalUnit* lu, const uint8_t* cdb, uint32_t edtl, b
     const uint64_t tl = uint64_t{bt->blocks} * lu->device().geometry().block_size;
     return tl > scsi::kMaxTransferBytes ? 0 : static_cast<uint32_t>(std::min<uint64_t>(edtl, tl));
   }
+  // COMPARE AND WRITE and WRITE SAME: the data their CDB implies (not capped as a
+  // parameter list: COMPARE AND WRITE carries twice its blocks).
+  if (auto n = lu != nullptr && out
+                   ? scsi::ImpliedDataOutBytes(cdb, lu->device().geometry().block_size)
+                   : std::nullopt) {
+    return static_cast<uint32_t>(std::min<uint64_t>(edtl, *n));
+  }
   return std::min({edtl, kMaxParameterBytes, out ? UINT32_MAX : scsi::AllocationLength(cdb)});
 }
 
@@ -79,6 +86,7 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   c->task.view = view_;
   c->task.write_protected = mapped != luns_.end() && mapped->second.write_protect;
   c->task.allocation_length = scsi::AllocationLength(p.cdb.data());
+  c->task.data_out_expected = p.write ? p.expected_data_length : 0;
   const uint32_t edtl = p.expected_data_length;
   if (c->lu != nullptr) FitWriteToEdtl(*c);
   if (p.write) {
@@ -337,6 +345,11 @@ void Connection::NexusLoss() {
   if (!full_feature_) return;
   for (const auto& [n, v] : luns_) {
     (void)n;
+    v.lu->NexusLost(nexus_);
+  }
+  for (const auto& [n, v] : luns_) {
+    (void)n;
+    // One copy manager serves every LU: tell it once.
     if (scsi::CopyManager* m = v.lu->copy_manager()) return m->NexusLost(nexus_);
   }
 }
@@ -348,6 +361,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   uint64_t lun = 0;
   const bool lun_ok = DecodeLun(p.lun, &lun);
   size_t matched = 0;
+  bool cold_reset = false;
   auto abort_if = [&](auto pred) {
     for (auto it = commands_.begin(); it != commands_.end();) {
       if (pred(*it->second)) {
@@ -378,19 +392,23 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
       }
       abort_if([&](const Command& c) { return c.lun == lun; });
       if (static_cast<TmfFunction>(p.function) == TmfFunction::kLogicalUnitReset) {
-        scsi::LogicalUnit& lu = *luns_[lun].lu;
-        lu.RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
-        if (lu.copy_manager() != nullptr) lu.copy_manager()->LuReset(lu);
+        luns_[lun].lu->Reset();
       }
       break;
     case TmfFunction::kTargetWarmReset:
+    case TmfFunction::kTargetColdReset:
       abort_if([](const Command&) { return true; });
       if (target_ != nullptr) {
         for (const auto& [n, tl] : target_->Luns()) {
           (void)n;
-          tl.lu->RaiseUnitAttention(scsi::Asc::kPowerOnResetOrBusDeviceReset);
-          if (tl.lu->copy_manager() != nullptr) tl.lu->copy_manager()->LuReset(*tl.lu);
+          tl.lu->Reset();
         }
+      }
+      // RFC 7143 11.5.1: after a cold reset the target drops every connection of the
+      // target, this one once its response is out.
+      if (static_cast<TmfFunction>(p.function) == TmfFunction::kTargetColdReset) {
+        cold_reset = true;
+        if (target_ != nullptr) server_->CloseSessionsOf(target_, this, "target cold reset");
       }
       break;
     case TmfFunction::kTaskReassign: response = 4; break;  // needs ERL 2
@@ -398,6 +416,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   }
   OutPdu out;
   Encode(TaskMgmtResponsePdu{.response = response, .itt = p.itt, .seq = NextSeq(true)}, &out.bhs);
+  out.close_after = cold_reset;
   Send(std::move(out));
 }
 

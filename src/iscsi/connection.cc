@@ -90,6 +90,8 @@ void Connection::OnLunsChanged() {
 void Connection::SetLuns(LunView luns) {
   luns_ = std::move(luns);
   auto view = std::make_shared<scsi::NexusView>();
+  view->initiator_name = params_.initiator_name;
+  view->isid = isid_;
   for (const auto& [n, v] : luns_) {
     (void)n;
     view->lus.push_back({v.lu, v.write_protect});

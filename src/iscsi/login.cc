@@ -7,6 +7,7 @@
 #include "iscsi/connection.h"
 #include "iscsi/target.h"
 #include "iscsi/text_keys.h"
+#include "scsi/pr_params.h"
 
 namespace ferry::iscsi {
 namespace {
@@ -221,9 +222,7 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
   if (to_ffp) {
     tsih_ = server_->NewTsih();
     // The I_T nexus: initiator name + ISID (+ the target portal group, one per target).
-    std::string id = params_.initiator_name + ",i,";
-    for (uint8_t b : isid_) id += static_cast<char>(b);
-    nexus_ = std::hash<std::string>{}(id);
+    nexus_ = scsi::NexusIdFor(params_.initiator_name, isid_);
     if (target_ != nullptr) SetLuns(target_->ViewFor(*acl_));
   }
   OutPdu out;

@@ -216,6 +216,15 @@ void Server::LunsChanged(const Target* t) {
   }
 }
 
+void Server::CloseSessionsOf(const Target* t, const Connection* except, std::string_view why) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [raw, s] : sessions_) {
+    if (s.discovery || s.target != t->config().name || raw == except) continue;
+    FERRY_LOG_INFO("iscsi: closing the session of {} (ISID {}): {}", s.initiator, s.isid, why);
+    PostTo(conns_.at(raw), [](Connection& conn) { conn.Close("target cold reset"); });
+  }
+}
+
 void Server::UpdateSessionLuns(Connection* c, std::vector<uint64_t> luns) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = sessions_.find(c);

@@ -184,6 +184,8 @@ class Server {
   // After Target::MapLun/UnmapLun: every session of `t` rebuilds its LUN view (on its
   // reactor) and gets REPORTED LUNS DATA HAS CHANGED (SPC-4 6.33) on each LUN it sees.
   void LunsChanged(const Target* t);
+  // TARGET COLD RESET: closes every session of `t` but `except` (on their reactors).
+  void CloseSessionsOf(const Target* t, const Connection* except, std::string_view why);
   // A session's LUN list changed (for Sessions()).
   void UpdateSessionLuns(Connection* c, std::vector<uint64_t> luns);
 

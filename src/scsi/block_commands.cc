@@ -1,5 +1,6 @@
-// SBC-3 data commands: READ, WRITE, WRITE AND VERIFY, VERIFY (6/10/12/16 where they exist)
-// and SYNCHRONIZE CACHE (10/16), over the logical unit's block device.
+// SBC-3 data commands: READ, WRITE, WRITE AND VERIFY, VERIFY (6/10/12/16 where they exist),
+// WRITE ATOMIC(16), SYNCHRONIZE CACHE (10/16), PRE-FETCH (10/16) and READ DEFECT DATA
+// (10/12), over the logical unit's block device.
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -49,6 +50,15 @@ bool Decode(Task& t, Rw* rw) {
       rw->blocks = LoadBe32(c + 6);
       rw->len_byte = 6;
       break;
+    case kWriteAtomic16:  // SBC-4 5.48: no ATOMIC BOUNDARY (VPD B0h reports none)
+      rw->lba = LoadBe64(c + 2);
+      rw->blocks = LoadBe16(c + 12);
+      rw->len_byte = 12;
+      if (LoadBe16(c + 10) != 0) {
+        t.Fail(InvalidFieldInCdb(10));
+        return false;
+      }
+      break;
     default:  // the 16-byte forms
       rw->lba = LoadBe64(c + 2);
       rw->blocks = LoadBe32(c + 10);
@@ -56,7 +66,8 @@ bool Decode(Task& t, Rw* rw) {
       break;
   }
   rw->write = op == kWrite6 || op == kWrite10 || op == kWrite12 || op == kWrite16 ||
-              op == kWriteAndVerify10 || op == kWriteAndVerify12 || op == kWriteAndVerify16;
+              op == kWriteAtomic16 || op == kWriteAndVerify10 || op == kWriteAndVerify12 ||
+              op == kWriteAndVerify16;
   rw->verify = op == kVerify10 || op == kVerify12 || op == kVerify16 || op == kWriteAndVerify10 ||
                op == kWriteAndVerify12 || op == kWriteAndVerify16;
   if (op != kRead6 && op != kWrite6) {
@@ -87,8 +98,9 @@ struct RwOp {
   std::vector<uint8_t> bounce;  // compare data, or reads that do not fit data_in
   iovec iov{};
   block::IoRequest req;
-  bool read_back = false;      // the verify read of WRITE AND VERIFY / VERIFY
-  bool medium_verify = false;  // VERIFY with BYTCHK 0: read and discard
+  bool read_back = false;             // the verify read of WRITE AND VERIFY / VERIFY
+  bool medium_verify = false;         // VERIFY with BYTCHK 0: read and discard
+  RangeLock::Holder* lock = nullptr;  // writes: their blocks, until the last request ends
 
   void Submit(block::IoOp op, uint8_t* buf) {
     const uint32_t bs = lu->device().geometry().block_size;
@@ -139,6 +151,7 @@ struct RwOp {
   }
 
   void Finish() {
+    if (lock != nullptr) lu->range_lock().Release(lock);
     TaskDone d = std::move(done);
     delete this;
     d();
@@ -146,6 +159,37 @@ struct RwOp {
 };
 
 }  // namespace
+
+bool LogicalUnit::CheckRange(Task& t, uint64_t lba, uint64_t blocks) const {
+  const uint64_t cap = dev_->geometry().num_blocks.value();
+  if (lba <= cap && blocks <= cap - lba) return true;
+  Sense s = MakeSense(SenseKey::kIllegalRequest, Asc::kLbaOutOfRange);
+  s.information = lba;
+  t.Fail(s);
+  return false;
+}
+
+bool LogicalUnit::CheckWritable(Task& t) const {
+  if (!write_protected() && !t.write_protected) return true;
+  t.Fail(MakeSense(SenseKey::kDataProtect, Asc::kWriteProtected));
+  return false;
+}
+
+uint32_t LogicalUnit::MaxCompareAndWriteBlocks() const {
+  // Twice the blocks travel as data-out: keep that within the maximum transfer length.
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(255, kMaxTransferBytes / 2 / dev_->geometry().block_size));
+}
+
+uint64_t LogicalUnit::MaxWriteSameBlocks() const {
+  return kMaxWriteSameBytes / dev_->geometry().block_size;
+}
+
+uint32_t LogicalUnit::MaxAtomicBlocks() const {
+  // One device request, so that no crash can tear it (SBC-4 4.29).
+  return static_cast<uint32_t>(std::min(dev_->limits().max_io_bytes, kMaxTransferBytes) /
+                               dev_->geometry().block_size);
+}
 
 bool LogicalUnit::ReadWrite(Task& t, TaskDone& done) {
   Rw rw;
@@ -163,10 +207,11 @@ bool LogicalUnit::ReadWrite(Task& t, TaskDone& done) {
     t.Fail(InvalidFieldInCdb(rw.len_byte));
     return false;
   }
-  if (rw.write && (write_protected_ || t.write_protected)) {
-    t.Fail(MakeSense(SenseKey::kDataProtect, Asc::kWriteProtected));
+  if (t.cdb[0] == kWriteAtomic16 && rw.blocks > MaxAtomicBlocks()) {
+    t.Fail(InvalidFieldInCdb(rw.len_byte));
     return false;
   }
+  if (rw.write && !CheckWritable(t)) return false;
   if (rw.blocks == 0) return false;  // GOOD, nothing to transfer (SBC-3 5.x)
   auto* op = new RwOp{this, &t, std::move(done), rw};
   op->bytes = static_cast<uint64_t>(rw.blocks) * g.block_size;
@@ -178,7 +223,9 @@ bool LogicalUnit::ReadWrite(Task& t, TaskDone& done) {
     return false;
   }
   if (rw.write) {
-    op->Submit(block::IoOp::kWrite, const_cast<uint8_t*>(t.data_out.data()));
+    op->lock = range_lock_.Acquire(rw.lba, rw.blocks, [op, &t] {
+      op->Submit(block::IoOp::kWrite, const_cast<uint8_t*>(t.data_out.data()));
+    });
   } else if (rw.verify) {
     op->read_back = rw.bytchk == 1;
     op->medium_verify = !op->read_back;
@@ -224,6 +271,35 @@ bool LogicalUnit::SyncCache(Task& t, TaskDone& done) {
   };
   dev_->Submit(f->req);
   return true;
+}
+
+}  // namespace ferry::scsi
+
+namespace ferry::scsi {
+
+// SBC-3 5.9 / 5.10 PRE-FETCH(10/16): there is no cache to fill, so GOOD (not CONDITION MET:
+// the blocks are not guaranteed to be cached), once the range is checked.
+void LogicalUnit::PreFetch(Task& t) {
+  const uint8_t* c = t.cdb.data();
+  const bool ten = c[0] == kPreFetch10;
+  const uint64_t lba = ten ? LoadBe32(c + 2) : LoadBe64(c + 2);
+  const uint64_t blocks = ten ? LoadBe16(c + 7) : LoadBe32(c + 10);
+  CheckRange(t, lba, blocks);
+}
+
+// SBC-3 5.18 / 5.19 READ DEFECT DATA(10/12): a logical unit in memory or in a file has no
+// grown or primary defects; the list is empty, in the format asked for.
+void LogicalUnit::ReadDefectData(Task& t) {
+  const uint8_t* c = t.cdb.data();
+  const bool ten = c[0] == kReadDefectData10;
+  const uint8_t req = ten ? c[2] : c[1];
+  const uint8_t format = req & 0x07;
+  // Short block, long block, bytes from index, physical sector, and vendor-specific (6).
+  if (format == 1 || format == 2 || format == 7) return t.Fail(InvalidFieldInCdb(ten ? 2 : 1, 2));
+  const uint8_t lists = static_cast<uint8_t>((req & 0x18) | format);  // PLISTV, GLISTV
+  std::vector<uint8_t> d(ten ? 4 : 8, 0);
+  d[1] = lists;
+  t.Reply(d);
 }
 
 }  // namespace ferry::scsi

@@ -52,6 +52,11 @@ struct NexusLu {
 // with.
 struct NexusView {
   std::vector<NexusLu> lus;
+  // The initiator port (persistent reservations name registrants by it) and the target
+  // port the nexus came through.
+  std::string initiator_name;
+  std::array<uint8_t, 6> isid{};
+  uint16_t relative_target_port = 1;
   const NexusLu* Find(const LogicalUnit* lu) const;
   // The LU whose VPD 83h carries this logical-unit designator.
   const NexusLu* FindByDesignator(const CscdId& id) const;

@@ -74,6 +74,26 @@ std::vector<uint8_t> Page(uint8_t code, size_t len) {
 
 }  // namespace
 
+// SBC-3 6.5.3 Block Limits, the fields past the transfer lengths: COMPARE AND WRITE,
+// UNMAP, WRITE SAME and WRITE ATOMIC limits. WSNZ 0: WRITE SAME of 0 blocks runs to the end.
+void LogicalUnit::BlockLimitsProvisioning(std::vector<uint8_t>* page) const {
+  std::vector<uint8_t>& d = *page;
+  const block::Geometry& g = dev_->geometry();
+  d[5] = static_cast<uint8_t>(MaxCompareAndWriteBlocks());
+  if (ThinProvisioned()) {
+    StoreBe32(&d[20], kMaxUnmapBlocks);
+    StoreBe32(&d[24], kMaxUnmapDescriptors);
+    // Deallocation happens in whole chunks (RAM) or file-system blocks: unmap those.
+    const uint64_t gran =
+        std::max<uint64_t>(dev_->limits().discard_granularity_bytes, g.block_size);
+    StoreBe32(&d[28], static_cast<uint32_t>(gran / g.block_size));
+  }
+  StoreBe64(&d[36], MaxWriteSameBlocks());
+  StoreBe32(&d[44], MaxAtomicBlocks());  // maximum atomic transfer length
+  StoreBe32(&d[48], 1);                  // atomic alignment
+  StoreBe32(&d[52], 1);                  // atomic transfer length granularity
+}
+
 void LogicalUnit::Inquiry(Task& t) {
   const uint8_t* c = t.cdb.data();
   const bool evpd = c[1] & 0x01;
@@ -108,17 +128,25 @@ void LogicalUnit::Inquiry(Task& t) {
     case 0xb0: {  // SBC-3 6.5.3 Block Limits
       d = Page(0xb0, 0x3c);
       const uint32_t max_blocks = static_cast<uint32_t>(kMaxTransferBytes / g.block_size);
-      StoreBe16(&d[6], 1);           // optimal transfer length granularity
+      StoreBe16(&d[6], static_cast<uint16_t>(1u << PhysicalBlockExponent()));  // granularity
       StoreBe32(&d[8], max_blocks);  // maximum transfer length
       StoreBe32(&d[12], static_cast<uint32_t>((1u << 20) / g.block_size));  // optimal
+      BlockLimitsProvisioning(&d);
       break;
     }
     case 0xb1:  // SBC-3 6.5.2 Block Device Characteristics
       d = Page(0xb1, 0x3c);
       StoreBe16(&d[4], 1);  // non-rotating medium
+      // WABEREQ 01b: after SANITIZE BLOCK ERASE a read succeeds (the blocks read zeroes).
+      if (SanitizeSupported(0x02)) d[7] = 0x40;
       break;
-    case 0xb2:  // SBC-3 6.5.4 Logical Block Provisioning (UNMAP arrives with issue 5)
+    case 0xb2:  // SBC-3 6.5.4 Logical Block Provisioning
       d = Page(0xb2, 4);
+      // LBPU, LBPWS, LBPWS10, LBPRZ when blocks can be deallocated; thin, else full.
+      if (ThinProvisioned()) {
+        d[5] = 0xe4;
+        d[6] = 0x02;
+      }
       break;
     default: return t.Fail(InvalidFieldInCdb(2));
   }

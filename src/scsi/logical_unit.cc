@@ -20,7 +20,10 @@ void Task::Reply(std::span<const uint8_t> bytes) {
 
 LogicalUnit::LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id,
                          bool write_protected)
-    : dev_(std::move(dev)), id_(std::move(id)), write_protected_(write_protected) {}
+    : dev_(std::move(dev)),
+      id_(std::move(id)),
+      write_protected_(write_protected),
+      pr_(std::make_unique<PersistentReservations>(std::filesystem::path())) {}
 
 LogicalUnit::ModeState LogicalUnit::mode() const {
   std::lock_guard lock(mu_);
@@ -58,6 +61,23 @@ void CompleteLater(TaskDone& done) {
 }
 
 void LogicalUnit::Finish(Task&, TaskDone& done) { CompleteLater(done); }
+
+uint8_t LogicalUnit::PhysicalBlockExponent() const {
+  const uint32_t bs = dev_->geometry().block_size;
+  const uint32_t phys = dev_->limits().physical_block_bytes;
+  uint8_t e = 0;
+  while (phys > bs && (bs << (e + 1)) <= phys && e < 15) ++e;
+  return e;
+}
+
+// Commands in the table that this LU does not offer: third-party copy without a copy
+// manager, UNMAP without deallocation (LBPU 0).
+bool LogicalUnit::Supports(uint8_t opcode, uint8_t sa) const {
+  if (opcode == kThirdPartyCopyOut || opcode == kThirdPartyCopyIn) return tpc_ != nullptr;
+  if (opcode == kUnmap) return ThinProvisioned();
+  if (opcode == kSanitize) return SanitizeSupported(sa);
+  return true;
+}
 
 void LogicalUnit::FailUnsupported(Task& t, TaskDone& done) {
   t.Fail(MakeSense(SenseKey::kIllegalRequest, Asc::kInvalidCommandOperationCode));
@@ -108,7 +128,19 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
     t.Fail(InvalidFieldInCdb(len - 1, 2));
     return Finish(t, done);
   }
+  if (op != kInquiry && op != kReportLuns && op != kRequestSense &&
+      (op != kSanitize || sanitizing_.load())) {
+    if (auto s = SanitizeInProgress()) {  // SBC-3 4.11.2, 4.11.4
+      t.Fail(*s);
+      return Finish(t, done);
+    }
+  }
+  if (ReservationConflict(t)) return Finish(t, done);
   switch (op) {
+    case kPersistentReserveIn:
+    case kPersistentReserveOut:
+    case kReserve6:
+    case kRelease6: Reservations(t); break;
     case kTestUnitReady:              // SPC-4 6.47
     case kStartStopUnit:              // SBC-3 5.25: nothing to spin
     case kPreventAllowMediumRemoval:  // SPC-4 6.13: not removable
@@ -120,7 +152,36 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
     case kModeSelect6: ModeSelect(t, false); break;
     case kModeSelect10: ModeSelect(t, true); break;
     case kReadCapacity10: ReadCapacity10(t); break;
-    case kServiceActionIn16: ReadCapacity16(t); break;
+    case kServiceActionIn16:
+      if ((c[1] & 0x1f) == kSaGetLbaStatus)
+        GetLbaStatus(t);
+      else
+        ReadCapacity16(t);
+      break;
+    case kPreFetch10:
+    case kPreFetch16: PreFetch(t); break;
+    case kReadDefectData10:
+    case kReadDefectData12: ReadDefectData(t); break;
+    case kCompareAndWrite:
+    case kOrWrite16:
+      if (ReadModifyWrite(t, done)) return;
+      break;
+    case kWriteSame10:
+    case kWriteSame16:
+      if (WriteSame(t, done)) return;
+      break;
+    case kSanitize:
+      if (!SanitizeSupported(c[1] & 0x1f)) {
+        t.Fail(write_protected_ ? MakeSense(SenseKey::kDataProtect, Asc::kWriteProtected)
+                                : InvalidFieldInCdb(1, 4));
+        break;
+      }
+      if (Sanitize(t, done)) return;
+      break;
+    case kUnmap:
+      if (!Supports(op)) return FailUnsupported(t, done);
+      if (Unmap(t, done)) return;
+      break;
     case kMaintenanceIn:
       if ((c[1] & 0x1f) == kSaReportSupportedOpcodes)
         ReportSupportedOpcodes(t);
@@ -159,6 +220,8 @@ void LogicalUnit::RequestSense(Task& t) {
     if (it != pending_ua_.end() && !it->second.empty()) {
       s = MakeSense(SenseKey::kUnitAttention, it->second.front());
       it->second.pop_front();
+    } else if (auto sp = SanitizeInProgress()) {
+      s = *sp;  // SBC-3 4.11.2: NOT READY, SANITIZE IN PROGRESS, with the progress
     }
   }
   uint8_t buf[kMaxSenseBytes];
@@ -184,6 +247,8 @@ void LogicalUnit::ReadCapacity16(Task& t) {
   uint8_t d[32] = {};
   StoreBe64(d, g.num_blocks.value() - 1);
   StoreBe32(d + 8, g.block_size);
+  if (ThinProvisioned()) d[14] = 0xc0;  // LBPME, LBPRZ
+  d[13] = PhysicalBlockExponent();      // logical blocks per physical block exponent
   const uint32_t alloc = LoadBe32(t.cdb.data() + 10);
   t.Reply({d, std::min<size_t>(32, alloc)});
 }
@@ -199,7 +264,7 @@ void LogicalUnit::ReportSupportedOpcodes(Task& t) {
   if (options == 0) {
     d.assign(4, 0);
     for (const CommandInfo& ci : SupportedCommands()) {
-      if (!Supports(ci.opcode)) continue;
+      if (!Supports(ci.opcode, ci.sa)) continue;
       uint8_t e[8] = {ci.opcode, 0, 0, ci.sa, 0, 0, 0, ci.cdb_len};
       e[5] = static_cast<uint8_t>((ci.has_sa ? 0x01 : 0) | (rctd ? 0x02 : 0));
       d.insert(d.end(), e, e + 8);
@@ -211,7 +276,7 @@ void LogicalUnit::ReportSupportedOpcodes(Task& t) {
     StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 4));
   } else if (options <= 3) {
     // Service actions are at most 8 bits here: a larger one is not supported, not aliased.
-    const CommandInfo* ci = req_sa > 0xff || !Supports(req_op)
+    const CommandInfo* ci = req_sa > 0xff || !Supports(req_op, static_cast<uint8_t>(req_sa))
                                 ? nullptr
                                 : FindCommand(req_op, static_cast<uint8_t>(req_sa));
     const bool op_has_sa = HasServiceAction(req_op);

@@ -11,17 +11,22 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/inline_function.h"
 #include "ferry/block_device.h"
+#include "scsi/persistent_reservations.h"
+#include "scsi/range_lock.h"
 #include "scsi/task.h"
 
 namespace ferry::scsi {
@@ -41,12 +46,29 @@ struct LuIdentity {
 // The most one READ or WRITE moves (VPD B0h MAXIMUM TRANSFER LENGTH, in bytes); larger
 // ones are refused, so no transport buffers more than this for a block command.
 inline constexpr uint64_t kMaxTransferBytes = 32u << 20;
+// UNMAP limits (VPD B0h): block descriptors per command, blocks per descriptor.
+inline constexpr uint32_t kMaxUnmapDescriptors = 256;
+inline constexpr uint32_t kMaxUnmapBlocks = UINT32_MAX;
+// The most one WRITE SAME writes (VPD B0h MAXIMUM WRITE SAME LENGTH), in bytes.
+inline constexpr uint64_t kMaxWriteSameBytes = 1ull << 30;
 
 class LogicalUnit {
  public:
   LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id, bool write_protected);
 
   void Execute(Task& task, TaskDone done);
+
+  // SAM-5 logical unit reset (LOGICAL UNIT RESET, TARGET WARM RESET): a POWER ON, RESET
+  // unit attention for every nexus, copies stopped, SPC-2 reservation released
+  // (persistent reservations stay).
+  void Reset();
+  // I_T nexus loss (logout, connection dropped): its SPC-2 reservation is released.
+  void NexusLost(uint64_t nexus);
+
+  // Persistent reservations that survive restarts (APTPL) live in `file`. Set before the
+  // first command; returns why an existing file could not be loaded (empty: fine).
+  std::string PersistReservationsIn(std::filesystem::path file);
+  PersistentReservations& reservations() { return *pr_; }
 
   // Queues a unit attention for every nexus (e.g. CAPACITY DATA HAS CHANGED).
   void RaiseUnitAttention(Asc asc);
@@ -68,14 +90,37 @@ class LogicalUnit {
   // A write to these blocks is about to happen or has happened (point-in-time tokens).
   void NoteWrite(uint64_t lba, uint64_t blocks) const;
 
+  // Held by every command that changes blocks (range_lock.h).
+  RangeLock& range_lock() { return range_lock_; }
+  // UNMAP and WRITE SAME's UNMAP deallocate: LBPME, LBPRZ (the device discards, and a
+  // discarded block reads as zeroes).
+  bool ThinProvisioned() const;
+  // VPD B0h limits in blocks of this LU.
+  uint32_t MaxCompareAndWriteBlocks() const;
+  uint64_t MaxWriteSameBlocks() const;
+  uint32_t MaxAtomicBlocks() const;
+  // READ CAPACITY(16): log2 of logical blocks per physical block (the device's
+  // physical_block_bytes over the block size).
+  uint8_t PhysicalBlockExponent() const;
+
+  // SANITIZE (sanitize.cc): the overwrite rate in bytes per second (0: no cap; set before
+  // the first command), the state while one runs.
+  void set_sanitize_rate(uint64_t bytes_per_sec) { sanitize_rate_ = bytes_per_sec; }
+  // NOT READY with progress while one runs, MEDIUM ERROR in failure mode, else none.
+  std::optional<Sense> SanitizeInProgress() const;
+  void SetSanitizeProgress(uint16_t p);
+  void EndSanitize(bool ok, bool ause);
+
   block::BlockDevice& device() { return *dev_; }
   const LuIdentity& identity() const { return id_; }
-  bool write_protected() const { return write_protected_; }
+  // Write-protected by configuration or by the control mode page's SWP bit.
+  bool write_protected() const { return write_protected_ || software_wp_.load(); }
 
   // Mode page state that commands change (MODE SELECT), and that others read.
   struct ModeState {
-    bool write_cache_enabled = true;  // caching page WCE
-    bool descriptor_sense = false;    // control page D_SENSE
+    bool write_cache_enabled = true;      // caching page WCE
+    bool descriptor_sense = false;        // control page D_SENSE
+    bool software_write_protect = false;  // control page SWP (SPC-4 7.5.8)
   };
   ModeState mode() const;
 
@@ -84,12 +129,15 @@ class LogicalUnit {
   bool TakeUnitAttention(Task& task);
   void Finish(Task& task, TaskDone& done);
   void FailUnsupported(Task& task, TaskDone& done);
-  bool Supports(uint8_t opcode) const {
-    return tpc_ != nullptr || (opcode != 0x83 && opcode != 0x84);
-  }
+  bool Supports(uint8_t opcode, uint8_t sa = 0) const;
+  // LBA OUT OF RANGE unless [lba, lba + blocks) lies inside the medium.
+  bool CheckRange(Task& t, uint64_t lba, uint64_t blocks) const;
+  // DATA PROTECT / WRITE PROTECTED on a write-protected LU or nexus.
+  bool CheckWritable(Task& t) const;
 
   // Handlers (inquiry.cc, mode.cc, block_commands.cc, logical_unit.cc).
   void Inquiry(Task& t);
+  void BlockLimitsProvisioning(std::vector<uint8_t>* page) const;
   void ModeSense(Task& t, bool ten);
   void ModeSelect(Task& t, bool ten);
   void ReadCapacity10(Task& t);
@@ -100,11 +148,30 @@ class LogicalUnit {
   // Commands that do I/O complete later; they return true when they took `done`.
   bool ReadWrite(Task& t, TaskDone& done);
   bool SyncCache(Task& t, TaskDone& done);
+  bool ReadModifyWrite(Task& t, TaskDone& done);  // COMPARE AND WRITE, ORWRITE
+  bool WriteSame(Task& t, TaskDone& done);
+  bool Unmap(Task& t, TaskDone& done);
+  void GetLbaStatus(Task& t);
+  void PreFetch(Task& t);
+  bool Sanitize(Task& t, TaskDone& done);
+  bool SanitizeSupported(uint8_t sa) const;
+  // PERSISTENT RESERVE IN/OUT, RESERVE(6), RELEASE(6); false when the command conflicts.
+  void Reservations(Task& t);
+  bool ReservationConflict(Task& t) const;
+  void ReadDefectData(Task& t);
 
   std::shared_ptr<block::BlockDevice> dev_;
   std::shared_ptr<CopyManager> tpc_;
   LuIdentity id_;
   const bool write_protected_;
+  RangeLock range_lock_;
+  std::unique_ptr<PersistentReservations> pr_;
+  uint64_t sanitize_rate_ = 0;
+  std::atomic<bool> sanitizing_{false};
+  std::atomic<bool> software_wp_{false};  // mode_.software_write_protect, read lock-free
+  std::atomic<uint16_t> sanitize_progress_{0};
+  std::atomic<bool> sanitize_failed_{false};       // failure mode (SBC-3 4.11.4)
+  std::atomic<bool> sanitize_failed_ause_{false};  // ... that EXIT FAILURE MODE may end
   mutable std::mutex mu_;
   ModeState mode_;                                            // guarded by mu_
   std::unordered_set<uint64_t> seen_nexus_;                   // guarded by mu_

@@ -4,62 +4,12 @@
 
 #include <vector>
 
-#include "backends/faulty/faulty_device.h"
-#include "backends/ram/ram_device.h"
 #include "base/endian.h"
-#include "io/reactor.h"
+#include "scsi/logical_unit_test.h"
 #include "scsi/opcodes.h"
 
 namespace ferry::scsi {
 namespace {
-
-class LuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    reactor_ = io::Reactor::Create().value();
-    ram_ = *backends::RamDevice::Create({.name = "r", .size_bytes = 8 << 20});
-    faulty_ = std::make_shared<backends::FaultyDevice>(ram_);
-    LuIdentity id;
-    id.serial = "abc123";
-    id.naa[0] = 0x60;
-    id.naa[15] = 0x42;
-    lu_ = std::make_unique<LogicalUnit>(faulty_, id, false);
-    // A new nexus sees no unit attention.
-    Task t = Cdb({kTestUnitReady});
-    Run(t);
-    EXPECT_EQ(t.status, Status::kGood);
-  }
-  Task Cdb(std::initializer_list<uint8_t> bytes, size_t in = 4096) {
-    Task t;
-    std::copy(bytes.begin(), bytes.end(), t.cdb.begin());
-    in_.assign(in, 0xee);
-    t.data_in = in_;
-    t.nexus = 1;
-    return t;
-  }
-  void Run(Task& t, LogicalUnit* lu = nullptr) {
-    bool done = false;
-    bool in_call = true;
-    (lu ? lu : lu_.get())->Execute(t, [&] {
-      EXPECT_FALSE(in_call);
-      done = true;
-    });
-    in_call = false;
-    reactor_->RunUntil([&] { return done; });
-  }
-  void ExpectSense(const Task& t, SenseKey k, Asc a) {
-    EXPECT_EQ(t.status, Status::kCheckCondition);
-    EXPECT_EQ(t.sense.key, k);
-    EXPECT_EQ(t.sense.asc, a);
-  }
-  std::vector<uint8_t> Out() const { return {in_.begin(), in_.begin() + 0}; }
-
-  std::unique_ptr<io::Reactor> reactor_;
-  std::shared_ptr<backends::RamDevice> ram_;
-  std::shared_ptr<backends::FaultyDevice> faulty_;
-  std::unique_ptr<LogicalUnit> lu_;
-  std::vector<uint8_t> in_;
-};
 
 TEST_F(LuTest, WriteThenReadEveryCdbSize) {
   std::vector<uint8_t> data(4096);

@@ -1,5 +1,5 @@
 // SPC-4 6.11-6.14 MODE SENSE / MODE SELECT (6 and 10) with the caching (08h), control
-// (0Ah) and informational exceptions (1Ch) pages. WCE and D_SENSE are changeable.
+// (0Ah) and informational exceptions (1Ch) pages. WCE, D_SENSE and SWP are changeable.
 #include <algorithm>
 #include <vector>
 
@@ -34,8 +34,10 @@ std::vector<uint8_t> BuildPage(uint8_t code, PageControl pc, const LogicalUnit::
       p[1] = 0x0a;
       if (changeable) {
         p[2] = 0x04;  // D_SENSE
+        p[4] = 0x08;  // SWP
       } else {
         p[2] = v.descriptor_sense ? 0x04 : 0x00;
+        p[4] = v.software_write_protect ? 0x08 : 0x00;
         p[3] = 0x10;               // queue algorithm modifier 1: unrestricted reordering
         StoreBe16(&p[8], 0xffff);  // busy timeout period: unlimited
       }
@@ -90,7 +92,7 @@ void LogicalUnit::ModeSense(Task& t, bool ten) {
     }
   }
   const uint8_t device_specific =
-      static_cast<uint8_t>((write_protected_ || t.write_protected ? 0x80 : 0) | 0x10);
+      static_cast<uint8_t>((write_protected() || t.write_protected ? 0x80 : 0) | 0x10);
   std::vector<uint8_t> d;
   if (ten) {
     d.assign(8, 0);
@@ -159,13 +161,18 @@ void LogicalUnit::ModeSelect(Task& t, bool ten) {
       }
     }
     if (code == 0x08) next.write_cache_enabled = p[pos + 2] & 0x04;
-    if (code == 0x0a) next.descriptor_sense = p[pos + 2] & 0x04;
+    if (code == 0x0a) {
+      next.descriptor_sense = p[pos + 2] & 0x04;
+      next.software_write_protect = p[pos + 4] & 0x08;
+    }
     pos += plen;
   }
   std::lock_guard lock(mu_);
   const bool changed = next.write_cache_enabled != mode_.write_cache_enabled ||
-                       next.descriptor_sense != mode_.descriptor_sense;
+                       next.descriptor_sense != mode_.descriptor_sense ||
+                       next.software_write_protect != mode_.software_write_protect;
   mode_ = next;
+  software_wp_.store(next.software_write_protect);
   if (changed) {  // SPC-4 7.5.1: the other I_T nexuses learn of it by a unit attention
     for (uint64_t n : seen_nexus_) {
       if (n != t.nexus) pending_ua_[n].push_back(Asc::kModeParametersChanged);

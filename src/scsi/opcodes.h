@@ -13,6 +13,8 @@ enum Opcode : uint8_t {
   kRead6 = 0x08,
   kWrite6 = 0x0a,
   kInquiry = 0x12,
+  kReserve6 = 0x16,
+  kRelease6 = 0x17,
   kModeSelect6 = 0x15,
   kModeSense6 = 0x1a,
   kStartStopUnit = 0x1b,
@@ -22,13 +24,25 @@ enum Opcode : uint8_t {
   kWrite10 = 0x2a,
   kWriteAndVerify10 = 0x2e,
   kVerify10 = 0x2f,
+  kPreFetch10 = 0x34,
   kSynchronizeCache10 = 0x35,
+  kReadDefectData10 = 0x37,
+  kWriteSame10 = 0x41,
+  kUnmap = 0x42,
+  kSanitize = 0x48,
   kModeSelect10 = 0x55,
   kModeSense10 = 0x5a,
+  kPersistentReserveIn = 0x5e,
+  kPersistentReserveOut = 0x5f,
   kRead16 = 0x88,
   kWrite16 = 0x8a,
   kWriteAndVerify16 = 0x8e,
   kVerify16 = 0x8f,
+  kCompareAndWrite = 0x89,
+  kOrWrite16 = 0x8b,
+  kPreFetch16 = 0x90,
+  kWriteSame16 = 0x93,
+  kWriteAtomic16 = 0x9c,
   kThirdPartyCopyOut = 0x83,  // EXTENDED COPY, POPULATE TOKEN, WRITE USING TOKEN, ...
   kThirdPartyCopyIn = 0x84,   // RECEIVE COPY RESULTS, RECEIVE ROD TOKEN INFORMATION, ...
   kSynchronizeCache16 = 0x91,
@@ -39,16 +53,19 @@ enum Opcode : uint8_t {
   kWrite12 = 0xaa,
   kWriteAndVerify12 = 0xae,
   kVerify12 = 0xaf,
+  kReadDefectData12 = 0xb7,
 };
 
 inline constexpr uint8_t kSaReadCapacity16 = 0x10;
+inline constexpr uint8_t kSaGetLbaStatus = 0x12;
 inline constexpr uint8_t kSaReportSupportedOpcodes = 0x0c;
 inline constexpr uint8_t kSaReportSupportedTmfs = 0x0d;
 
 // Commands whose byte 1 bits 4-0 are a service action.
 inline bool HasServiceAction(uint8_t opcode) {
   return opcode == kServiceActionIn16 || opcode == kMaintenanceIn || opcode == kThirdPartyCopyOut ||
-         opcode == kThirdPartyCopyIn;
+         opcode == kThirdPartyCopyIn || opcode == kPersistentReserveIn ||
+         opcode == kPersistentReserveOut || opcode == kSanitize;
 }
 
 // CDB length from the operation code's group (SPC-4 4.2.5.1); 0 for vendor/reserved groups.
@@ -77,6 +94,9 @@ struct BlockTransfer {
   bool data_in = false;   // READ
 };
 std::optional<BlockTransfer> DecodeBlockTransfer(const uint8_t* cdb);
+// COMPARE AND WRITE (2 x NUMBER OF LOGICAL BLOCKS blocks) and WRITE SAME (one block, none
+// with NDOB): the data-out bytes the CDB implies; nullopt for other commands.
+std::optional<uint64_t> ImpliedDataOutBytes(const uint8_t* cdb, uint32_t block_size);
 // Rewrites the transfer length field (the CDB stays valid: blocks fits its field).
 void SetTransferLength(uint8_t* cdb, const BlockTransfer& bt, uint32_t blocks);
 

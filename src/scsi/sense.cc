@@ -56,7 +56,12 @@ size_t EncodeSense(const Sense& s, bool descriptor_format, std::span<uint8_t> ou
     if (s.command_specific) StoreBe32(&out[8], *s.command_specific);
     out[12] = asc;
     out[13] = ascq;
-    if (s.has_field_pointer) FieldPointer(s, &out[15]);
+    if (s.has_field_pointer) {
+      FieldPointer(s, &out[15]);
+    } else if (s.progress) {
+      out[15] = 0x80;  // SKSV
+      StoreBe16(&out[16], *s.progress);
+    }
     return 18;
   }
   // SPC-4 4.5.2: header, then an information descriptor (00h) and a sense-key specific
@@ -81,10 +86,15 @@ size_t EncodeSense(const Sense& s, bool descriptor_format, std::span<uint8_t> ou
     StoreBe64(&out[n + 4], *s.command_specific);
     n += 12;
   }
-  if (s.has_field_pointer) {
+  if (s.has_field_pointer || s.progress) {
     out[n] = 0x02;
     out[n + 1] = 0x06;
-    FieldPointer(s, &out[n + 4]);
+    if (s.has_field_pointer) {
+      FieldPointer(s, &out[n + 4]);
+    } else {
+      out[n + 4] = 0x80;  // SKSV
+      StoreBe16(&out[n + 5], *s.progress);
+    }
     n += 8;
   }
   out[7] = static_cast<uint8_t>(n - 8);

@@ -68,6 +68,8 @@ enum class Asc : uint16_t {
   kInsufficientResources = 0x5503,
   kCommandTimeoutDuringProcessing = 0x2e02,
   kLogicalUnitNotReadyManualIntervention = 0x0403,
+  kLogicalUnitNotReadySanitizeInProgress = 0x041b,
+  kSanitizeCommandFailed = 0x3103,
   kInvalidFieldInCommandInformationUnit = 0x0e03,
   kDataPhaseError = 0x4b00,
   // Third-party copy (SPC-4 Annex D; ../shared/reference/scsi-third-party-copy.md 4).
@@ -98,6 +100,12 @@ enum class Asc : uint16_t {
   kCopySourceOrDestinationNotAuthorized = 0x2615,
   kInsufficientResourcesToCreateRod = 0x550c,
   kInsufficientResourcesToCreateRodToken = 0x550d,
+  // Reservations (SPC-4 5.13, Annex D).
+  kReservationsPreempted = 0x2a03,
+  kReservationsReleased = 0x2a04,
+  kRegistrationsPreempted = 0x2a05,
+  kInvalidReleaseOfPersistentReservation = 0x2604,
+  kInsufficientRegistrationResources = 0x5504,
 };
 
 struct Sense {
@@ -111,6 +119,9 @@ struct Sense {
   bool in_cdb = true;
   uint16_t field_byte = 0;
   std::optional<uint8_t> field_bit;
+  // Progress indication (SPC-4 4.5.2.4.4), in 65536ths, for NOT READY while an operation
+  // such as SANITIZE runs; the sense-key specific bytes when there is no field pointer.
+  std::optional<uint16_t> progress;
   // COMMAND-SPECIFIC INFORMATION (SPC-4 4.5.2.3): for copies, the segment number.
   std::optional<uint32_t> command_specific;
 };

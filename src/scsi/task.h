@@ -34,6 +34,10 @@ struct Task {
   InlineFunction<void(), 32> cancel;
   // Data from the initiator (writes, parameter lists), all of it, owned by the transport.
   std::span<const uint8_t> data_out;
+  // How many bytes the initiator said it would send (iSCSI EDTL of a write command; 0
+  // without data-out); UINT32_MAX when the transport does not say. COMPARE AND WRITE and
+  // WRITE SAME refuse a data-out size other than the one their CDB implies.
+  uint32_t data_out_expected = UINT32_MAX;
   // Buffer for data to the initiator, sized by the transport to the expected length; the
   // command fills data_in_bytes of it. Commands that would return more return what fits
   // (allocation length semantics) and the transport reports the residual.
