@@ -132,7 +132,14 @@ bool LogicalUnit::WriteSame(Task& t, TaskDone& done) {
     // A pattern buffer of up to 1 MiB of whole blocks; the iovecs repeat it.
     const uint64_t copies = std::clamp<uint64_t>((1u << 20) / bs, 1, blocks);
     op->pattern_bytes = copies * bs;
-    op->pattern = static_cast<uint8_t*>(std::aligned_alloc(4096, op->pattern_bytes));
+    // aligned_alloc wants a size that is a multiple of the alignment (O_DIRECT backends).
+    op->pattern =
+        static_cast<uint8_t*>(std::aligned_alloc(4096, (op->pattern_bytes + 4095) / 4096 * 4096));
+    if (op->pattern == nullptr) {
+      done = std::move(op->done);
+      delete op;
+      return t.Fail(MakeSense(SenseKey::kAbortedCommand, Asc::kInsufficientResources)), false;
+    }
     for (uint64_t i = 0; i < copies; ++i) std::memcpy(op->pattern + i * bs, t.data_out.data(), bs);
   }
   op->Start();

@@ -222,6 +222,11 @@ bool LogicalUnit::Sanitize(Task& t, TaskDone& done) {
         std::max<uint64_t>(1, std::min(kChunkBytes / g.block_size, op->total_blocks));
     const uint64_t bytes = op->chunk_blocks * g.block_size;
     op->buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096));
+    if (op->buf == nullptr) {
+      sanitizing_.store(false);
+      delete op;
+      return t.Fail(MakeSense(SenseKey::kAbortedCommand, Asc::kInsufficientResources)), false;
+    }
     const uint8_t* pattern = t.data_out.data() + 4;
     const uint32_t plen = LoadBe16(t.data_out.data() + 2);
     for (uint64_t i = 0; i < bytes; ++i) op->buf[i] = pattern[i % g.block_size % plen];
