@@ -82,16 +82,18 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
   std::fflush(stdout);
 }
 
-// Listens on every portal of every portal group (once each), then adds the targets with
-// their portals as bound (port 0 becomes the port the kernel picked).
+// Listens on every portal of every portal group (once each; port 0 once per place of a portal group
+// in its target), then adds the targets with their portals as bound (port 0 becomes the port the
+// kernel picked).
 Status ListenAndAddTargets(const DaemonState& r, iscsi::Server* server) {
   std::map<std::string, std::string> bound;  // configured portal -> listening address
   for (const TargetConfig& t : r.config.targets) {
-    for (const PortalGroupConfig& g : t.portal_groups) {
-      for (const PortalConfig& p : g.portals) {
-        if (bound.contains(p.Text())) continue;
+    for (size_t gi = 0; gi < t.portal_groups.size(); ++gi) {
+      for (const PortalConfig& p : t.portal_groups[gi].portals) {
+        const std::string key = PortalKey(gi, p);
+        if (bound.contains(key)) continue;
         FERRY_RETURN_IF_ERROR(server->Listen(p.ip, p.port).status());
-        bound[p.Text()] = server->listen_addresses().back();
+        bound[key] = server->listen_addresses().back();
       }
     }
   }

@@ -125,6 +125,10 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
   return s;
 }
 
+std::string PortalKey(size_t group_index, const PortalConfig& p) {
+  return p.port == 0 ? p.Text() + "#" + std::to_string(group_index) : p.Text();
+}
+
 std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
     const Config& c, const Setup& s, const std::map<std::string, std::string>& bound) {
   std::vector<std::shared_ptr<iscsi::Target>> out;
@@ -133,9 +137,10 @@ std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
     tc.name = t.name;
     tc.alias = t.alias;
     tc.policy.target_alias = t.alias;
-    for (const PortalGroupConfig& g : t.portal_groups) {
+    for (size_t gi = 0; gi < t.portal_groups.size(); ++gi) {
+      const PortalGroupConfig& g = t.portal_groups[gi];
       iscsi::PortalGroup pg{.tag = g.tag, .portals = {}};
-      for (const PortalConfig& p : g.portals) pg.portals.push_back(bound.at(p.Text()));
+      for (const PortalConfig& p : g.portals) pg.portals.push_back(bound.at(PortalKey(gi, p)));
       tc.portal_groups.push_back(std::move(pg));
     }
     for (const TargetLunConfig& l : t.luns) {

@@ -42,8 +42,14 @@ struct Setup {
 // Reads the secrets and opens every backstore (creating the state directory).
 Result<Setup> Prepare(const Config& c, const std::string& state_dir);
 
-// The iSCSI targets; `bound` maps each configured portal ("ip:port" as written) to the
-// address the server actually listens on (port 0 picks one).
+// The key of a configured portal in the map of bound addresses: "ip:port" as written, and
+// for port 0 (any free port) also the portal group's place in its target, so that each of
+// a target's portal groups asking for a free port gets a listener (a path) of its own,
+// while the first groups of several targets still share one.
+std::string PortalKey(size_t group_index, const PortalConfig& p);
+
+// The iSCSI targets; `bound` maps each configured portal (PortalKey) to the address it
+// listens on (port 0 resolved).
 std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
     const Config& c, const Setup& s, const std::map<std::string, std::string>& bound);
 

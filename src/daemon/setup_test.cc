@@ -64,7 +64,7 @@ TEST_F(SetupTest, DemoConfigOpensWithStableIdentity) {
   auto again = Prepare(c, dir_.string());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->backstores.at("demo-file").lu->identity().serial, serial);
-  auto targets = MakeTargets(c, *s, {{"127.0.0.1:0", "127.0.0.1:4000"}});
+  auto targets = MakeTargets(c, *s, {{"127.0.0.1:0#0", "127.0.0.1:4000"}});
   ASSERT_EQ(targets.size(), 1u);
   EXPECT_EQ(targets[0]->config().portal_groups[0].portals[0], "127.0.0.1:4000");
   EXPECT_NE(targets[0]->GroupFor("127.0.0.1:4000"), nullptr);
@@ -82,7 +82,7 @@ TEST_F(SetupTest, AclLunMapsAndWriteProtect) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto s = Prepare(*c, dir_.string());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  auto t = MakeTargets(*c, *s, {{"127.0.0.1:0", "127.0.0.1:4000"}})[0];
+  auto t = MakeTargets(*c, *s, {{"127.0.0.1:0#0", "127.0.0.1:4000"}})[0];
   iscsi::IpAddress lo, other;
   ASSERT_TRUE(iscsi::ParseIpAddress("127.0.0.1", &lo));
   ASSERT_TRUE(iscsi::ParseIpAddress("192.0.2.1", &other));
@@ -98,6 +98,15 @@ TEST_F(SetupTest, AclLunMapsAndWriteProtect) {
   ASSERT_EQ(v.size(), 2u);
   EXPECT_TRUE(v.at(0).write_protect);  // the entry write-protects everything
   EXPECT_EQ(t->Authorize("iqn.2026-11.org.ferry:two", other), nullptr);
+}
+
+TEST(PortalKeyTest, PortZeroGetsAListenerPerPortalGroupOfATarget) {
+  auto any = ParsePortal("127.0.0.1:0");
+  auto fixed = ParsePortal("127.0.0.1:3260");
+  ASSERT_TRUE(any.ok() && fixed.ok());
+  EXPECT_NE(PortalKey(0, *any), PortalKey(1, *any));
+  EXPECT_EQ(PortalKey(0, *fixed), PortalKey(1, *fixed));  // one address, one listener
+  EXPECT_EQ(PortalKey(0, *fixed), "127.0.0.1:3260");
 }
 
 }  // namespace

@@ -27,7 +27,12 @@ make_workdir conformance
 start_ferryd "$ferryd" "$work/ferryd.log" --config "$here/ferryd-test.json" --state-dir "$work/state"
 portal="iscsi://127.0.0.1:$port"
 url="$portal/iqn.2026-11.org.ferry:demo"
-echo "ferryd listening on 127.0.0.1:$port"
+# The second portal group: a second path to the same LUNs (libiscsi's MultipathIO tests).
+port2=$(sed -n 's/.*iscsi: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/ferryd.log" |
+  grep -vx "$port" | head -1)
+[ -n "$port2" ] || fail "ferryd did not report the second portal group's port"
+url2="iscsi://127.0.0.1:$port2/iqn.2026-11.org.ferry:demo"
+echo "ferryd listening on 127.0.0.1:$port and 127.0.0.1:$port2"
 
 echo "== discovery"
 iscsi-ls -s "$portal" | tee "$work/ls.txt"
@@ -36,6 +41,9 @@ grep -q "Lun:1" "$work/ls.txt" || fail "iscsi-ls did not list LUN 1"
 echo "== libiscsi iscsi-test-cu --dataloss --allow-sanitize -t ALL"
 # SANITIZE overwrites LUN 0 at 32 MiB/s (the config's sanitize.bandwidth), so that
 # Sanitize.Reset finds it still running after its 3-second sleep, as a real disk would be.
+# One path here: given two, libiscsi's "second initiator" tests use the second path's
+# long-lived session instead of a session of their own, and Sanitize.Reservations then
+# leaves its RESERVE(6) held into the next test. MultipathIO runs on two paths below.
 timeout 600 iscsi-test-cu --dataloss --allow-sanitize -t ALL "$url/0" >"$work/cu.log" 2>&1 || true
 summary=$(grep -A3 "Run Summary" "$work/cu.log" || true)
 echo "$summary"
@@ -53,8 +61,8 @@ fi
 # StartStopUnit), LUN 0 is not write-protected (the WriteProtect tests run on LUN 2 below),
 # the NUL-bit case of ExtendedCopy.ValidTgtDescr exists only for SPC-3 targets, and LBPPB < 2
 # (RAM has no physical block larger than its logical one: those tests run on the file LUN
-# below), and SANITIZE CRYPTO ERASE (nothing is encrypted at rest: no key to change). And
-# those of a feature still to come (issue 5): multipath. Anything else is a bug here.
+# below), SANITIZE CRYPTO ERASE (nothing is encrypted at rest: no key to change), and
+# MultipathIO with one path (it runs on two below). Anything else is a bug here.
 allowed='Multipath unavailable'
 allowed+='|Target is SPC-4\+\. Skipping NUL bit test|not removable|Media is not removable'
 allowed+='|not write-protected|LBPPB < 2|SANITIZE CRYPTO_ERASE is not implemented'
@@ -86,6 +94,17 @@ for t in CompareAndWrite.InvalidDataOutSize WriteSame10.InvalidDataOutSize \
   fi
   echo "SCSI.$t on the file LUN: passed"
 done
+
+echo "== libiscsi MultipathIO over two paths (the two portal groups)"
+iscsi-test-cu --dataloss -t "ALL.MultipathIO" "$url/0" "$url2/0" >"$work/mpath.log" 2>&1 || true
+grep -q "found matching LU device identifier for all (2) paths" "$work/mpath.log" ||
+  { cat "$work/mpath.log"; fail "the two paths do not show the same LU identity"; }
+if [ "$(awk '$1 == "tests" { print $4 }' "$work/mpath.log")" != 4 ] ||
+  grep -q "SKIPPED" "$work/mpath.log"; then
+  cat "$work/mpath.log" >&2
+  fail "MultipathIO over two paths"
+fi
+echo "MultipathIO: 4 of 4 passed over 127.0.0.1:$port and 127.0.0.1:$port2"
 
 echo "== qemu-io patterns"
 qemu-io -f raw -c "write -P 0xab 0 4M" -c "read -P 0xab 0 4M" \
