@@ -279,12 +279,24 @@ Status ParsePortalGroups(const Obj& t, TargetConfig* tc) {
   std::set<uint64_t> tags;
   for (size_t i = 0; i < pgs->size(); ++i) {
     Obj g((*pgs)[i], Index(path, i));
-    FERRY_RETURN_IF_ERROR(g.Check({"tag", "portals"}));
+    FERRY_RETURN_IF_ERROR(g.Check({"tag", "portals", "alua_state", "preferred"}));
     uint64_t tag = 0;
     FERRY_RETURN_IF_ERROR(g.Uint("tag", 65535, &tag, true));
     if (tag == 0) return Bad(Child(g.path(), "tag"), "portal group tags are 1..65535");
     if (!tags.insert(tag).second) return Bad(Child(g.path(), "tag"), "tag used twice");
     PortalGroupConfig pg{.tag = static_cast<uint16_t>(tag), .portals = {}};
+    std::string state;
+    FERRY_RETURN_IF_ERROR(g.Str("alua_state", &state));
+    if (!state.empty()) {
+      auto s = scsi::ParseAluaState(state);
+      if (!s) {
+        return Bad(Child(g.path(), "alua_state"),
+                   "unknown state '" + state +
+                       "' (active/optimized, active/non-optimized, standby, unavailable)");
+      }
+      pg.alua_state = *s;
+    }
+    FERRY_RETURN_IF_ERROR(g.Bool("preferred", &pg.preferred));
     std::vector<std::string> portals;
     FERRY_RETURN_IF_ERROR(g.Strings("portals", &portals));
     if (portals.empty()) return Bad(Child(g.path(), "portals"), "required: [\"ip:port\"]");

@@ -18,6 +18,7 @@
 #include "base/status.h"
 #include "iscsi/acl.h"
 #include "iscsi/chap.h"
+#include "scsi/alua.h"
 
 namespace ferry::daemon {
 
@@ -65,6 +66,10 @@ struct PortalConfig {
 struct PortalGroupConfig {
   uint16_t tag = 1;
   std::vector<PortalConfig> portals;
+  // Asymmetric access (scsi/alua.h): the state every LU of the target starts in on this
+  // target port group, and whether the group is the preferred path (PREF).
+  scsi::AluaState alua_state = scsi::AluaState::kActiveOptimized;
+  bool preferred = false;
 };
 
 struct TargetLunConfig {

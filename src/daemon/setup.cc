@@ -139,7 +139,8 @@ std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
     tc.policy.target_alias = t.alias;
     for (size_t gi = 0; gi < t.portal_groups.size(); ++gi) {
       const PortalGroupConfig& g = t.portal_groups[gi];
-      iscsi::PortalGroup pg{.tag = g.tag, .portals = {}};
+      iscsi::PortalGroup pg{
+          .tag = g.tag, .portals = {}, .alua_state = g.alua_state, .preferred = g.preferred};
       for (const PortalConfig& p : g.portals) pg.portals.push_back(bound.at(PortalKey(gi, p)));
       tc.portal_groups.push_back(std::move(pg));
     }

@@ -31,6 +31,7 @@ struct Connection::Command {
   bool unsolicited_done = true;
   std::vector<uint8_t> in;  // read data: at most expected_data_length bytes, sized from the CDB
   bool aborted = false;
+  bool aborted_by_other = false;  // another nexus's task management: ends in TASK ABORTED
   // Write residuals (RFC 7143 11.4.5), known before execution.
   bool overflow = false;
   bool underflow = false;
@@ -235,6 +236,10 @@ void Connection::Execute(std::shared_ptr<Command> c) {
     auto it = commands_.find(c->pdu.itt);
     if (it != commands_.end() && it->second == c) commands_.erase(it);
     if (closed_) return MaybeReap();
+    if (!c->task.abort_tasks_of.empty() && server_ != nullptr) {  // PREEMPT AND ABORT
+      server_->AbortTasks(c->lu, std::move(c->task.abort_tasks_of), this);
+    }
+    if (c->aborted_by_other) EndAborted(c->task);
     if (!c->aborted) Complete(*c);
   });
 }
@@ -354,6 +359,38 @@ void Connection::NexusLoss() {
   }
 }
 
+void Connection::EndAborted(scsi::Task& t) {
+  t.status = scsi::Status::kTaskAborted;
+  t.has_sense = false;
+  t.data_in_bytes = 0;
+  t.data_in_wanted = 0;
+}
+
+void Connection::AbortTasksFromElsewhere(const scsi::LogicalUnit* lu,
+                                         const std::vector<uint64_t>& nexuses) {
+  if (closed_ ||
+      (!nexuses.empty() && std::find(nexuses.begin(), nexuses.end(), nexus_) == nexuses.end())) {
+    return;
+  }
+  for (auto it = commands_.begin(); it != commands_.end();) {
+    Command& c = *it->second;
+    if (c.lu != lu || c.aborted || c.aborted_by_other) {
+      ++it;
+      continue;
+    }
+    c.aborted_by_other = true;
+    if (c.task.cancel) c.task.cancel();  // e.g. a copy in progress: it ends soon
+    if (c.received < c.out.size()) {     // still waiting for data: answer now
+      std::shared_ptr<Command> keep = it->second;
+      it = commands_.erase(it);
+      EndAborted(keep->task);
+      Complete(*keep);
+      continue;
+    }
+    ++it;  // executing: TASK ABORTED once the logical unit is done with it
+  }
+}
+
 // RFC 7143 11.5 / 11.6 task management (SAM-5 7).
 void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   CheckCmdSn(p.cmdsn, p.immediate);
@@ -391,6 +428,11 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
         break;
       }
       abort_if([&](const Command& c) { return c.lun == lun; });
+      // SAM-5 7.3 / 7.6: with one task set for all nexuses (TST 000b), CLEAR TASK SET and
+      // LOGICAL UNIT RESET abort the other nexuses' tasks too; ABORT TASK SET only ours.
+      if (static_cast<TmfFunction>(p.function) != TmfFunction::kAbortTaskSet) {
+        server_->AbortTasks(luns_[lun].lu.get(), {}, this);
+      }
       if (static_cast<TmfFunction>(p.function) == TmfFunction::kLogicalUnitReset) {
         luns_[lun].lu->Reset();
       }
@@ -401,6 +443,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
       if (target_ != nullptr) {
         for (const auto& [n, tl] : target_->Luns()) {
           (void)n;
+          server_->AbortTasks(tl.lu.get(), {}, this);
           tl.lu->Reset();
         }
       }

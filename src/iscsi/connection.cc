@@ -92,6 +92,9 @@ void Connection::SetLuns(LunView luns) {
   auto view = std::make_shared<scsi::NexusView>();
   view->initiator_name = params_.initiator_name;
   view->isid = isid_;
+  view->target_name = target_->config().name;
+  view->relative_target_port = tpgt_;
+  view->target_port_group = tpgt_;
   for (const auto& [n, v] : luns_) {
     (void)n;
     view->lus.push_back({v.lu, v.write_protect});

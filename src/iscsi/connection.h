@@ -34,6 +34,9 @@ class Connection {
   void Close(std::string_view why);
   // SAM-5 6.3.4 I_T nexus loss: running copies stop, held copy results are dropped.
   void NexusLoss();
+  // Server::AbortTasks on this connection's reactor: its tasks on `lu` end in TASK ABORTED
+  // when its nexus is in `nexuses` (empty: any).
+  void AbortTasksFromElsewhere(const scsi::LogicalUnit* lu, const std::vector<uint64_t>& nexuses);
   // The target is stopping: ask a logged-in session to log out (Async Message, logout
   // requested) and close after the server's logout grace; close anything else now.
   void Shutdown();
@@ -95,6 +98,7 @@ class Connection {
   void OnNopOut(const NopOutPdu& p);
   void OnLogout(const LogoutRequestPdu& p);
   void OnTaskMgmt(const TaskMgmtRequestPdu& p);
+  static void EndAborted(scsi::Task& t);  // TASK ABORTED status, no data, no sense
   void OnScsiCommand(const ScsiCommandPdu& p);
   void OnDataOut(const DataOutPdu& p);
   void SendR2ts(Command& c);

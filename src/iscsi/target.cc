@@ -12,6 +12,20 @@ Target::Target(TargetConfig config) : config_(std::move(config)), luns_(config_.
   for (Acl& a : config_.acls) {
     if (a.chap == nullptr) a.chap = config_.chap;
   }
+  for (const auto& [n, tl] : luns_) {
+    (void)n;
+    if (tl.lu != nullptr) JoinPortGroups(*tl.lu);
+  }
+}
+
+void Target::JoinPortGroups(scsi::LogicalUnit& lu) const {
+  if (config_.portal_groups.empty()) {
+    lu.alua().AddPort(default_group_.tag, default_group_.tag, default_group_.alua_state,
+                      default_group_.preferred);
+  }
+  for (const PortalGroup& g : config_.portal_groups) {
+    lu.alua().AddPort(g.tag, g.tag, g.alua_state, g.preferred);
+  }
 }
 
 std::map<uint64_t, TargetLun> Target::Luns() const {
@@ -24,6 +38,7 @@ Status Target::MapLun(uint64_t lun, TargetLun tl) {
   if (luns_.contains(lun)) {
     return AlreadyExists(config_.name + " already has LUN " + std::to_string(lun));
   }
+  if (tl.lu != nullptr) JoinPortGroups(*tl.lu);
   luns_[lun] = std::move(tl);
   return Status::Ok();
 }
@@ -222,6 +237,18 @@ void Server::CloseSessionsOf(const Target* t, const Connection* except, std::str
     if (s.discovery || s.target != t->config().name || raw == except) continue;
     FERRY_LOG_INFO("iscsi: closing the session of {} (ISID {}): {}", s.initiator, s.isid, why);
     PostTo(conns_.at(raw), [](Connection& conn) { conn.Close("target cold reset"); });
+  }
+}
+
+void Server::AbortTasks(const scsi::LogicalUnit* lu, std::vector<uint64_t> nexuses,
+                        const Connection* except) {
+  auto shared = std::make_shared<const std::vector<uint64_t>>(std::move(nexuses));
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [raw, c] : conns_) {
+    if (raw == except) continue;
+    c->reactor()->Post([w = std::weak_ptr<Connection>(c), lu, shared] {
+      if (auto conn = w.lock()) conn->AbortTasksFromElsewhere(lu, *shared);
+    });
   }
 }
 

@@ -45,9 +45,15 @@ struct SessionInfo {
 
 // A target portal group (RFC 7143 4.4.1): the portals ("ip:port" as bound) through which
 // the target is reached, under one tag.
+//
+// The group is also one SCSI target port and one target port group (scsi/alua.h): its tag
+// is the relative target port identifier and the group number, and every LU of the target
+// starts in `alua_state` on it.
 struct PortalGroup {
   uint16_t tag = 1;
   std::vector<std::string> portals;
+  scsi::AluaState alua_state = scsi::AluaState::kActiveOptimized;
+  bool preferred = false;
 };
 
 struct TargetLun {
@@ -101,6 +107,9 @@ class Target {
   const PortalGroup* GroupFor(std::string_view local_portal) const;
 
  private:
+  // Makes the LU reachable through this target's ports (its ALUA target port groups).
+  void JoinPortGroups(scsi::LogicalUnit& lu) const;
+
   TargetConfig config_;
   Acl open_acl_;
   PortalGroup default_group_;
@@ -186,6 +195,12 @@ class Server {
   void LunsChanged(const Target* t);
   // TARGET COLD RESET: closes every session of `t` but `except` (on their reactors).
   void CloseSessionsOf(const Target* t, const Connection* except, std::string_view why);
+  // SAM-5 task management that reaches other I_T nexuses (LOGICAL UNIT RESET, CLEAR TASK
+  // SET, TARGET WARM RESET, PREEMPT AND ABORT): every connection but `except` aborts, on its
+  // reactor, its tasks addressed to `lu` when its nexus is in `nexuses` (empty: every
+  // nexus). Those tasks end in TASK ABORTED (the control page's TAS is 1). Returns at once.
+  void AbortTasks(const scsi::LogicalUnit* lu, std::vector<uint64_t> nexuses,
+                  const Connection* except);
   // A session's LUN list changed (for Sessions()).
   void UpdateSessionLuns(Connection* c, std::vector<uint64_t> luns);
 

@@ -53,10 +53,13 @@ struct NexusLu {
 struct NexusView {
   std::vector<NexusLu> lus;
   // The initiator port (persistent reservations name registrants by it) and the target
-  // port the nexus came through.
+  // port the nexus came through: over iSCSI the target name and portal group tag, which is
+  // also the port's relative identifier and its target port group (alua.h).
   std::string initiator_name;
   std::array<uint8_t, 6> isid{};
+  std::string target_name;
   uint16_t relative_target_port = 1;
+  uint16_t target_port_group = 1;
   const NexusLu* Find(const LogicalUnit* lu) const;
   // The LU whose VPD 83h carries this logical-unit designator.
   const NexusLu* FindByDesignator(const CscdId& id) const;

@@ -1,6 +1,8 @@
 // SPC-4 6.6 INQUIRY: standard data and the vital product data pages.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/endian.h"
@@ -21,12 +23,13 @@ void PutPadded(uint8_t* p, std::string_view s, size_t n) {
 // SPC-4 6.6.2 standard INQUIRY data, 96 bytes.
 std::vector<uint8_t> Standard(const LuIdentity& id, bool third_party_copy) {
   std::vector<uint8_t> d(96, 0);
-  d[0] = 0x00;                        // peripheral qualifier 0, direct access block device
-  d[2] = 0x06;                        // SPC-4
-  d[3] = 0x12;                        // HISUP, response data format 2
-  d[4] = 96 - 5;                      // additional length
-  if (third_party_copy) d[5] = 0x08;  // 3PC: EXTENDED COPY and the token commands
-  d[7] = 0x02;                        // CMDQUE
+  d[0] = 0x00;                         // peripheral qualifier 0, direct access block device
+  d[2] = 0x06;                         // SPC-4
+  d[3] = 0x12;                         // HISUP, response data format 2
+  d[4] = 96 - 5;                       // additional length
+  d[5] = 0x20;                         // TPGS 10b: explicit asymmetric access only (alua.h)
+  if (third_party_copy) d[5] |= 0x08;  // 3PC: EXTENDED COPY and the token commands
+  d[7] = 0x02;                         // CMDQUE
   PutPadded(&d[8], id.vendor, 8);
   PutPadded(&d[16], id.product, 16);
   PutPadded(&d[32], id.revision, 4);
@@ -46,8 +49,9 @@ void Designator(std::vector<uint8_t>* d, uint8_t proto_codeset, uint8_t piv_asso
 }
 
 // SPC-4 7.8.6 Device Identification: NAA, EUI-64, T10 vendor id (each names the LU in an
-// EXTENDED COPY CSCD descriptor), relative target port, target port group.
-std::vector<uint8_t> DeviceIdentification(const LogicalUnit& lu) {
+// EXTENDED COPY CSCD descriptor, and are the same on every path), then the target port the
+// command came through: its relative identifier, its group and its SCSI name.
+std::vector<uint8_t> DeviceIdentification(const LogicalUnit& lu, const NexusView* view) {
   const LuIdentity& id = lu.identity();
   std::vector<uint8_t> d = {0x00, 0x83, 0, 0};
   Designator(&d, 0x01, 0x03, id.naa);      // binary, LU, NAA
@@ -56,11 +60,21 @@ std::vector<uint8_t> DeviceIdentification(const LogicalUnit& lu) {
   Designator(&d, 0x02, 0x01,
              {reinterpret_cast<const uint8_t*>(t10.data()), t10.size()});  // ASCII, LU, T10
   uint8_t rel[4] = {0, 0, 0, 0};
-  StoreBe16(&rel[2], id.relative_port);
+  StoreBe16(&rel[2], view != nullptr ? view->relative_target_port : id.relative_port);
   Designator(&d, 0x51, 0x94, rel);  // iSCSI, PIV, target port, relative target port
   uint8_t tpg[4] = {0, 0, 0, 0};
-  StoreBe16(&tpg[2], id.target_port_group);
+  StoreBe16(&tpg[2], view != nullptr ? view->target_port_group : id.target_port_group);
   Designator(&d, 0x51, 0x95, tpg);  // iSCSI, PIV, target port, target port group
+  if (view != nullptr && !view->target_name.empty()) {
+    // SCSI name string of the target port (SPC-4 7.7.3.11): "<iqn>,t,0x<tpgt>", UTF-8,
+    // null-terminated and padded with nulls to a multiple of four bytes.
+    char tag[16];
+    const int n = std::snprintf(tag, sizeof(tag), ",t,0x%04x", view->relative_target_port);
+    std::string name = view->target_name + std::string(tag, static_cast<size_t>(n));
+    name.resize(std::min<size_t>((name.size() + 4) & ~size_t{3}, 252), '\0');
+    Designator(&d, 0x53, 0x98,
+               {reinterpret_cast<const uint8_t*>(name.data()), name.size()});  // port name
+  }
   StoreBe16(&d[2], static_cast<uint16_t>(d.size() - 4));
   return d;
 }
@@ -116,7 +130,7 @@ void LogicalUnit::Inquiry(Task& t) {
       d = Page(0x80, id_.serial.size());
       std::copy(id_.serial.begin(), id_.serial.end(), d.begin() + 4);
       break;
-    case 0x83: d = DeviceIdentification(*this); break;
+    case 0x83: d = DeviceIdentification(*this, t.view.get()); break;
     case 0x8f:  // SPC-4 7.8.17 Third-party Copy
       if (tpc_ == nullptr) return t.Fail(InvalidFieldInCdb(2));
       d = tpc_->ThirdPartyCopyVpd(*this);

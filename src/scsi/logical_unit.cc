@@ -35,6 +35,13 @@ void LogicalUnit::RaiseUnitAttention(Asc asc) {
   for (uint64_t n : seen_nexus_) pending_ua_[n].push_back(asc);
 }
 
+void LogicalUnit::RaiseUnitAttentionExcept(uint64_t except, Asc asc) {
+  std::lock_guard lock(mu_);
+  for (uint64_t n : seen_nexus_) {
+    if (n != except) pending_ua_[n].push_back(asc);
+  }
+}
+
 void LogicalUnit::RaiseUnitAttentionFor(uint64_t nexus, Asc asc) {
   std::lock_guard lock(mu_);
   seen_nexus_.insert(nexus);
@@ -128,6 +135,7 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
     t.Fail(InvalidFieldInCdb(len - 1, 2));
     return Finish(t, done);
   }
+  if (AluaRefuses(t)) return Finish(t, done);
   if (op != kInquiry && op != kReportLuns && op != kRequestSense &&
       (op != kSanitize || sanitizing_.load())) {
     if (auto s = SanitizeInProgress()) {  // SBC-3 4.11.2, 4.11.4
@@ -183,11 +191,14 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
       if (Unmap(t, done)) return;
       break;
     case kMaintenanceIn:
-      if ((c[1] & 0x1f) == kSaReportSupportedOpcodes)
+      if ((c[1] & 0x1f) == kSaTargetPortGroups)
+        ReportTargetPortGroups(t);
+      else if ((c[1] & 0x1f) == kSaReportSupportedOpcodes)
         ReportSupportedOpcodes(t);
       else
         ReportSupportedTmfs(t);
       break;
+    case kMaintenanceOut: SetTargetPortGroups(t); break;
     case kSynchronizeCache10:
     case kSynchronizeCache16:
       if (SyncCache(t, done)) return;

@@ -25,6 +25,7 @@
 
 #include "base/inline_function.h"
 #include "ferry/block_device.h"
+#include "scsi/alua.h"
 #include "scsi/persistent_reservations.h"
 #include "scsi/range_lock.h"
 #include "scsi/task.h"
@@ -72,9 +73,15 @@ class LogicalUnit {
 
   // Queues a unit attention for every nexus (e.g. CAPACITY DATA HAS CHANGED).
   void RaiseUnitAttention(Asc asc);
+  // Queues a unit attention for every nexus but `except` (the one whose command caused it).
+  void RaiseUnitAttentionExcept(uint64_t except, Asc asc);
   // Queues a unit attention for one nexus (e.g. REPORTED LUNS DATA HAS CHANGED when its
   // LUN map changed), whether or not it has sent a command here yet.
   void RaiseUnitAttentionFor(uint64_t nexus, Asc asc);
+
+  // Asymmetric access (alua.h): the target port groups the LU is reachable through and
+  // their states. The transport's configuration adds the ports before the first command.
+  AluaGroups& alua() { return alua_; }
 
   // Third-party copy (copy_manager.h): without a copy manager the LU refuses EXTENDED COPY
   // and the token commands, and does not report 3PC. Set before the first command.
@@ -145,6 +152,10 @@ class LogicalUnit {
   void RequestSense(Task& t);
   void ReportSupportedOpcodes(Task& t);
   void ReportSupportedTmfs(Task& t);
+  // alua_commands.cc: REPORT / SET TARGET PORT GROUPS, and the access state gate.
+  void ReportTargetPortGroups(Task& t);
+  void SetTargetPortGroups(Task& t);
+  bool AluaRefuses(Task& t) const;
   // Commands that do I/O complete later; they return true when they took `done`.
   bool ReadWrite(Task& t, TaskDone& done);
   bool SyncCache(Task& t, TaskDone& done);
@@ -166,6 +177,7 @@ class LogicalUnit {
   const bool write_protected_;
   RangeLock range_lock_;
   std::unique_ptr<PersistentReservations> pr_;
+  AluaGroups alua_;
   uint64_t sanitize_rate_ = 0;
   std::atomic<bool> sanitizing_{false};
   std::atomic<bool> software_wp_{false};  // mode_.software_write_protect, read lock-free

@@ -38,7 +38,8 @@ std::vector<uint8_t> BuildPage(uint8_t code, PageControl pc, const LogicalUnit::
       } else {
         p[2] = v.descriptor_sense ? 0x04 : 0x00;
         p[4] = v.software_write_protect ? 0x08 : 0x00;
-        p[3] = 0x10;               // queue algorithm modifier 1: unrestricted reordering
+        p[3] = 0x10;  // queue algorithm modifier 1: unrestricted reordering
+        p[5] = 0x40;  // TAS: tasks another nexus aborts end in TASK ABORTED, not silently
         StoreBe16(&p[8], 0xffff);  // busy timeout period: unlimited
       }
       return p;

@@ -48,7 +48,8 @@ enum Opcode : uint8_t {
   kSynchronizeCache16 = 0x91,
   kServiceActionIn16 = 0x9e,  // SA 10h READ CAPACITY(16)
   kReportLuns = 0xa0,
-  kMaintenanceIn = 0xa3,  // SA 0Ch REPORT SUPPORTED OPERATION CODES, 0Dh ... TMF
+  kMaintenanceIn = 0xa3,   // SA 0Ah REPORT TARGET PORT GROUPS, 0Ch ... OPERATION CODES, 0Dh ... TMF
+  kMaintenanceOut = 0xa4,  // SA 0Ah SET TARGET PORT GROUPS
   kRead12 = 0xa8,
   kWrite12 = 0xaa,
   kWriteAndVerify12 = 0xae,
@@ -58,14 +59,15 @@ enum Opcode : uint8_t {
 
 inline constexpr uint8_t kSaReadCapacity16 = 0x10;
 inline constexpr uint8_t kSaGetLbaStatus = 0x12;
+inline constexpr uint8_t kSaTargetPortGroups = 0x0a;  // REPORT (A3h) and SET (A4h)
 inline constexpr uint8_t kSaReportSupportedOpcodes = 0x0c;
 inline constexpr uint8_t kSaReportSupportedTmfs = 0x0d;
 
 // Commands whose byte 1 bits 4-0 are a service action.
 inline bool HasServiceAction(uint8_t opcode) {
-  return opcode == kServiceActionIn16 || opcode == kMaintenanceIn || opcode == kThirdPartyCopyOut ||
-         opcode == kThirdPartyCopyIn || opcode == kPersistentReserveIn ||
-         opcode == kPersistentReserveOut || opcode == kSanitize;
+  return opcode == kServiceActionIn16 || opcode == kMaintenanceIn || opcode == kMaintenanceOut ||
+         opcode == kThirdPartyCopyOut || opcode == kThirdPartyCopyIn ||
+         opcode == kPersistentReserveIn || opcode == kPersistentReserveOut || opcode == kSanitize;
 }
 
 // CDB length from the operation code's group (SPC-4 4.2.5.1); 0 for vendor/reserved groups.

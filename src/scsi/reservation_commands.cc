@@ -66,8 +66,8 @@ void LogicalUnit::Reservations(Task& t) {
     t.status = r.status;
   }
   for (const auto& [nexus, asc] : r.effects.unit_attentions) RaiseUnitAttentionFor(nexus, asc);
-  // PREEMPT AND ABORT: the preempted nexuses' tasks are not aborted here; their next
-  // commands meet the unit attention and the new reservation.
+  // PREEMPT AND ABORT: the transport aborts the preempted nexuses' tasks (task.h).
+  t.abort_tasks_of = std::move(r.effects.abort_tasks_of);
 }
 
 }  // namespace ferry::scsi

@@ -85,6 +85,18 @@ TEST_F(ReservationLuTest, PreemptRaisesUnitAttentionForTheLoser) {
   EXPECT_EQ(WriteAs(1).status, Status::kReservationConflict);  // no longer registered
 }
 
+// PREEMPT AND ABORT names the nexuses whose tasks the transport aborts; others name none.
+TEST_F(ReservationLuTest, PreemptAndAbortTellsTheTransportWhomToAbort) {
+  ASSERT_EQ(Prout(1, 0x00, 0, 0, 0xa1).status, Status::kGood);
+  ASSERT_EQ(Prout(2, 0x00, 0, 0, 0xb2).status, Status::kGood);
+  ASSERT_EQ(Prout(1, 0x01, 0x01, 0xa1, 0).status, Status::kGood);
+  EXPECT_TRUE(Prout(1, 0x01, 0x01, 0xa1, 0).abort_tasks_of.empty());  // (holder again)
+  const Task abort = Prout(2, 0x05, 0x01, 0xb2, 0xa1);
+  ASSERT_EQ(abort.status, Status::kGood);
+  const uint64_t a = NexusIdFor("iqn.test:node-1", std::array<uint8_t, 6>{0x80, 0, 0, 0, 0, 1});
+  EXPECT_EQ(abort.abort_tasks_of, std::vector<uint64_t>{a});
+}
+
 TEST_F(ReservationLuTest, Spc2ReservationEndsWithResetOrNexusLoss) {
   ASSERT_EQ(Exec(As(1, {kReserve6})).status, Status::kGood);
   EXPECT_EQ(ReadAs(2).status, Status::kReservationConflict);

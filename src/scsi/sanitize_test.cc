@@ -120,7 +120,7 @@ TEST_F(SanitizeTest, BadRequestsChangeNothing) {
 
 TEST_F(SanitizeTest, SoftwareWriteProtectRefusesSanitizeAndWrites) {
   // MODE SELECT(6) of the control page with SWP set.
-  std::vector<uint8_t> ms = {0, 0, 0, 0, 0x0a, 0x0a, 0, 0x10, 0x08, 0, 0, 0, 0xff, 0xff, 0, 0};
+  std::vector<uint8_t> ms = {0, 0, 0, 0, 0x0a, 0x0a, 0, 0x10, 0x08, 0x40, 0, 0, 0xff, 0xff, 0, 0};
   Task sel = Make({kModeSelect6, 0x10, 0, 0, static_cast<uint8_t>(ms.size())}, ms);
   Run(sel);
   ASSERT_EQ(sel.status, Status::kGood);

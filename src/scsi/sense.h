@@ -106,6 +106,10 @@ enum class Asc : uint16_t {
   kRegistrationsPreempted = 0x2a05,
   kInvalidReleaseOfPersistentReservation = 0x2604,
   kInsufficientRegistrationResources = 0x5504,
+  // Asymmetric logical unit access (SPC-4 5.15).
+  kLogicalUnitNotAccessibleTargetPortInStandbyState = 0x040b,
+  kLogicalUnitNotAccessibleTargetPortInUnavailableState = 0x040c,
+  kAsymmetricAccessStateChanged = 0x2a06,
 };
 
 struct Sense {

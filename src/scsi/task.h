@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "base/inline_function.h"
 #include "scsi/sense.h"
@@ -47,6 +48,10 @@ struct Task {
   // means the initiator's buffer was too small (the transport reports an overflow).
   uint32_t data_in_wanted = 0;
   uint32_t allocation_length = UINT32_MAX;  // set by the logical unit from the CDB
+  // Set by PERSISTENT RESERVE OUT PREEMPT AND ABORT: the I_T nexuses whose tasks on this LU
+  // the transport aborts when this command completes (SPC-4 5.13.11.2.5), each ending in
+  // TASK ABORTED (TAS 1).
+  std::vector<uint64_t> abort_tasks_of;
   // Results.
   Status status = Status::kGood;
   bool has_sense = false;

@@ -1,7 +1,8 @@
 // Copies watched while they run, on the second ferryd whose copies are throttled to 32 MiB/s
 // ("copy": {"bandwidth": "32M"}, tests/tpc/ferryd-tpc-slow.json): a 64 MiB copy takes about
 // two seconds, long enough to poll its progress (SPC-4 6.18.5), stop it with COPY OPERATION
-// ABORT (SPC-4 6.3), and abort its task with ABORT TASK or LUN RESET (SAM-5 7).
+// ABORT (SPC-4 6.3), abort its task with ABORT TASK or LUN RESET (SAM-5 7), and have another
+// initiator abort it with LUN RESET or PREEMPT AND ABORT (TASK ABORTED status: TAS 1).
 #include <cstdio>
 
 #include "tpc_client.h"
@@ -157,6 +158,67 @@ TEST_F(SlowTest, LunResetStopsARunningExtendedCopy) {
   // SAM-5 6.3.3: the reset leaves a unit attention on every nexus of the LU.
   EXPECT_TRUE(s().ClearUnitAttentions(0));
   ExpectStopped();
+  ExpectUsable();
+}
+
+// A second initiator on the throttled target, for the tests where another nexus aborts.
+std::unique_ptr<Session> OtherOnSlow() {
+  std::string err;
+  auto o = Session::Connect(Env("FERRY_SLOW_PORTAL"), Env("FERRY_SLOW_TARGET"), kOtherName, {0, 1},
+                            &err);
+  if (o == nullptr) ADD_FAILURE() << "second initiator: " << err;
+  return o;
+}
+
+TEST_F(SlowTest, LunResetFromAnotherInitiatorEndsTheCopyInTaskAborted) {
+  std::unique_ptr<Session> other = OtherOnSlow();
+  ASSERT_NE(other, nullptr);
+  const Bytes list = EncodeLid1(WholeLun(0, kUsageDisable, false));
+  AsyncCommand cmd;
+  s().Start(0, ThirdPartyCopyOut(kSaXcopyLid1, static_cast<uint32_t>(list.size())), SCSI_XFER_WRITE,
+            static_cast<uint32_t>(list.size()), list, &cmd);
+  ASSERT_TRUE(WaitForProgress()) << "the copy never started";
+  ASSERT_FALSE(cmd.done) << "the copy ended before the reset: " << Describe(cmd.reply);
+  EXPECT_EQ(other->LunReset(0), ISCSI_TMR_FUNC_COMPLETE);
+  // SAM-5 7.6 with TAS 1: the other nexus's task ends in TASK ABORTED, not in silence.
+  ASSERT_TRUE(s().PumpUntil([&] { return cmd.done; }, milliseconds(10000)))
+      << "the copy's task never ended after another initiator's LUN RESET";
+  EXPECT_EQ(s().Finished(&cmd).status, SCSI_STATUS_TASK_ABORTED);
+  EXPECT_TRUE(s().ClearUnitAttentions(0));
+  ExpectStopped();
+  ExpectUsable();
+}
+
+TEST_F(SlowTest, PreemptAndAbortEndsThePreemptedNexussCopy) {
+  std::unique_ptr<Session> other = OtherOnSlow();
+  ASSERT_NE(other, nullptr);
+  // SPC-4 6.16: REGISTER (key), RESERVE Write Exclusive, PREEMPT AND ABORT; basic lists.
+  auto prout = [](Session& who, uint8_t sa, uint8_t type, uint64_t key, uint64_t sa_key) {
+    Bytes p(24, 0);
+    Put64(&p[0], key);
+    Put64(&p[8], sa_key);
+    std::array<uint8_t, 10> c{0x5f, sa, type};
+    Put32(&c[5], 24);
+    return who.Out(0, c, p);
+  };
+  constexpr uint64_t kMine = 0x51, kTheirs = 0x52;
+  ASSERT_TRUE(IsGood(prout(s(), 0x00, 0, 0, kMine)));
+  ASSERT_TRUE(IsGood(prout(*other, 0x00, 0, 0, kTheirs)));
+  ASSERT_TRUE(IsGood(prout(s(), 0x01, 0x01, kMine, 0)));
+  const Bytes list = EncodeLid1(WholeLun(0, kUsageDisable, false));
+  AsyncCommand cmd;
+  s().Start(0, ThirdPartyCopyOut(kSaXcopyLid1, static_cast<uint32_t>(list.size())), SCSI_XFER_WRITE,
+            static_cast<uint32_t>(list.size()), list, &cmd);
+  ASSERT_TRUE(WaitForProgress()) << "the copy never started";
+  ASSERT_FALSE(cmd.done) << "the copy ended before the preemption: " << Describe(cmd.reply);
+  EXPECT_TRUE(IsGood(prout(*other, 0x05, 0x01, kTheirs, kMine)));
+  ASSERT_TRUE(s().PumpUntil([&] { return cmd.done; }, milliseconds(10000)))
+      << "the preempted nexus's copy never ended";
+  EXPECT_EQ(s().Finished(&cmd).status, SCSI_STATUS_TASK_ABORTED);
+  // The preempted nexus learns why (REGISTRATIONS PREEMPTED); reads pass Write Exclusive.
+  EXPECT_TRUE(s().ClearUnitAttentions(0));
+  ExpectStopped();
+  EXPECT_TRUE(IsGood(prout(*other, 0x03, 0, kTheirs, 0)));  // the holder clears
   ExpectUsable();
 }
 
