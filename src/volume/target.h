@@ -1,0 +1,165 @@
+// A volume target: the device-mapper `target_type` of Ferry.
+//
+// A target owns one line of a table: it maps a range of the volume (relative to the start of
+// its line) onto ranges of underlying devices, or onto nothing (zero, error). The mapping is
+// a pure function, Map(), so that the copy engine's translate step (src/copy/translate.h)
+// can walk a copy range down a stack of volumes without doing I/O; the Volume uses the same
+// function to split reads and writes.
+//
+// Lifecycle. A target is built by its factory (builtin.h) from the arguments of a table line
+// and lives as long as its table. Its table arguments print back (TableArgs) so that parse
+// -> print -> parse gives the same table.
+//
+// Threads. A table is shared by every reactor that submits I/O to the volume: Map,
+// SubmitPiece and EndIo may run on several reactor threads at once, so mutable state inside
+// a target is atomic or locked. Status, TableArgs and Message are control-path calls (any
+// thread).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "ferry/block_device.h"
+
+namespace ferry::volume {
+
+inline constexpr uint64_t kSectorBytes = 512;  // table offsets and lengths are dm sectors
+
+// What a piece of a volume range lands on.
+enum class PieceKind : uint8_t {
+  kDevice,  // `dev` at `dev_offset_bytes`
+  kZero,    // reads return zeroes, writes are dropped (dm-zero)
+  kError,   // every request fails (dm-error)
+};
+
+// One contiguous piece of a mapped volume range.
+struct MappedPiece {
+  uint64_t volume_offset_bytes = 0;  // where the piece starts on the volume
+  uint64_t len_bytes = 0;            // 0 only for flush pieces
+  PieceKind kind = PieceKind::kDevice;
+  block::BlockDevice* dev = nullptr;  // kDevice only; kept alive by the table
+  uint64_t dev_offset_bytes = 0;
+  uint32_t target_index = 0;  // the table line (0-based) the piece comes from
+  uint32_t stripe = 0;        // striped: which stripe; 0 otherwise
+};
+
+// One piece of a volume request in flight: the child request addresses `piece.dev` (lba and
+// blocks in its block size) with the parent's payload sliced to the piece. Targets may keep
+// per-piece state in the scratch fields.
+struct PieceIo {
+  MappedPiece piece;
+  block::IoRequest child;
+  uint8_t flags = 0;                                // target scratch (flakey: submitted while down)
+  std::unique_ptr<std::byte[]> bounce;              // target scratch (flakey: corrupted write copy)
+  iovec bounce_iov{};                               // target scratch
+  std::chrono::steady_clock::time_point submitted;  // set by the volume
+};
+
+// Resolves a device name of a table line; nullptr when there is none.
+using DeviceLookup = std::function<std::shared_ptr<block::BlockDevice>(std::string_view)>;
+// The clock of time-driven targets (flakey); tests inject their own.
+using TargetClock = std::function<std::chrono::steady_clock::time_point()>;
+
+// A reference from a table to an underlying device. While it exists, a Volume it names
+// counts as open (Volume::Remove refuses).
+class DeviceRef {
+ public:
+  DeviceRef() = default;
+  explicit DeviceRef(std::shared_ptr<block::BlockDevice> dev);
+  ~DeviceRef();
+  DeviceRef(DeviceRef&& o) noexcept : dev_(std::move(o.dev_)) {}
+  DeviceRef& operator=(DeviceRef&&) = delete;
+  DeviceRef(const DeviceRef&) = delete;
+  DeviceRef& operator=(const DeviceRef&) = delete;
+  block::BlockDevice* get() const { return dev_.get(); }
+  const std::shared_ptr<block::BlockDevice>& shared() const { return dev_; }
+
+ private:
+  std::shared_ptr<block::BlockDevice> dev_;
+};
+
+// What a factory gets: the line's length and arguments and the environment.
+struct TargetArgs {
+  uint64_t num_sectors = 0;
+  std::span<const std::string> args;
+  const DeviceLookup* lookup = nullptr;
+  const TargetClock* clock = nullptr;
+};
+
+class Target {
+ public:
+  explicit Target(uint64_t num_sectors) : num_sectors_(num_sectors) {}
+  virtual ~Target() = default;
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+
+  virtual std::string_view type() const = 0;
+  uint64_t num_sectors() const { return num_sectors_; }
+
+  // Pure mapping (no I/O, any thread): appends the pieces of [offset, offset + len) bytes of
+  // this target for `op`, cut at every boundary (device, stripe chunk). Offsets are relative
+  // to the target's start; the caller fills volume_offset_bytes and target_index and keeps
+  // the range inside the target. For kFlush (offset and len ignored) it appends one piece
+  // of length 0 per device that must see the flush.
+  virtual void Map(block::IoOp op, uint64_t offset_bytes, uint64_t len_bytes,
+                   std::vector<MappedPiece>* out) const = 0;
+
+  // Runs one piece on a reactor thread: completes io.child.done exactly once, never inline.
+  // The default forwards kDevice pieces (through block::SubmitSplit), fills reads of kZero
+  // pieces with zeroes and drops their writes, and fails kError pieces with kIoError.
+  virtual void SubmitPiece(PieceIo& io);
+  // Called when a piece's child completed with `st`; returns the status of the piece.
+  virtual IoStatus EndIo(PieceIo& io, IoStatus st) {
+    (void)io;
+    return st;
+  }
+
+  // The line's arguments as they print in a table (canonical form, parses back the same).
+  virtual std::string TableArgs() const = 0;
+  // Runtime status (dmsetup status), "" when the target has none.
+  virtual std::string Status() const { return ""; }
+  // A message (dmsetup message). Returns text for the caller ("" for none) or an error.
+  virtual Result<std::string> Message(std::span<const std::string> args);
+
+  // Devices the target uses, with the offset it starts at on each, in sectors.
+  virtual void ForEachUnderlying(
+      const std::function<void(block::BlockDevice&, uint64_t offset_sectors)>& fn) const {
+    (void)fn;
+  }
+  // Extra alignment constraints of the target against the volume block size (in sectors,
+  // a power of two); device offsets are checked by the table. "" when fine.
+  virtual std::string CheckAlignment(uint64_t block_sectors) const {
+    (void)block_sectors;
+    return "";
+  }
+  // Hooks around suspend and resume (dm's presuspend / resume); the defaults do nothing.
+  virtual void Presuspend() {}
+  virtual void Resume() {}
+
+ private:
+  const uint64_t num_sectors_;
+};
+
+// Completes `done` with `st` from a posted task on the current reactor.
+void CompletePosted(block::IoCallback& done, IoStatus st);
+
+// Factory helpers, for targets: messages without the "line N: type:" prefix (the table adds
+// it).
+// Parses a decimal unsigned number; `what` names the argument in the error.
+Result<uint64_t> ParseNumber(std::string_view token, std::string_view what,
+                             uint64_t max = UINT64_MAX);
+// Looks up `name`; checks that [offset, offset + len) sectors lies inside it.
+Result<std::shared_ptr<block::BlockDevice>> ResolveDevice(const TargetArgs& a,
+                                                          std::string_view name,
+                                                          uint64_t offset_sectors,
+                                                          uint64_t len_sectors);
+
+}  // namespace ferry::volume
