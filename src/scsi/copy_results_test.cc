@@ -173,8 +173,9 @@ TEST_F(ThrottledCopyTest, ListIdInUseIsOperationInProgress) {
   ASSERT_FALSE(first->done);
   auto second = Run(*b_, XcopyCdb(false, len), p, 0);  // same nexus, another LU
   EXPECT_TRUE(HasSense(*second, SenseKey::kIllegalRequest, Asc::kOperationInProgress));
-  // Another nexus may use the same list identifier.
-  l.segments = {Seg02(0, 1, 1, 0, 0)};
+  // Another nexus may use the same list identifier (writing blocks the first copy does not
+  // hold: it would wait for them, range_lock.h).
+  l.segments = {Seg02(1, 0, 1, 0, 100)};
   EXPECT_TRUE(IsGood(*Xcopy(*a_, l, /*nexus=*/2)));
   EXPECT_TRUE(IsGood(*Run(*a_, CopyOperationAbortCdb(9))));
   Wait(*first);

@@ -1,5 +1,7 @@
 #include "scsi/copy_runner.h"
 
+#include <algorithm>
+
 #include "base/log.h"
 #include "scsi/copy_manager.h"
 #include "scsi/copy_op.h"
@@ -49,6 +51,31 @@ void CopyRunner::NoteWrites(const Copy& c) {
 }
 
 void CopyRunner::RunCopy(Copy c) {
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const copy::Extent& e : c.desc.dsts[0].extents) {
+    lo = std::min(lo, e.lba.value());
+    hi = std::max(hi, e.lba.value() + e.blocks.value());
+  }
+  if (c.dst_lu == nullptr || hi <= lo) return RunLocked(std::move(c));
+  // One range from the first to the last destination block: steps run one at a time and
+  // a runner holds one range at most, so waiting here cannot deadlock with another copy.
+  auto pending = std::make_shared<Copy>(std::move(c));
+  const LogicalUnit* lu = pending->dst_lu;
+  // Granted at once or later, the step runs from the reactor: after lock_ is set.
+  locked_lu_ = lu;
+  lock_ = lu->range_lock().Acquire(lo, hi - lo, [self = shared_from_this(), pending] {
+    self->manager_->reactor_->Post([self, pending] { self->RunLocked(std::move(*pending)); });
+  });
+}
+
+void CopyRunner::Unlock() {
+  if (lock_ == nullptr) return;
+  locked_lu_->range_lock().Release(lock_);
+  lock_ = nullptr;
+  locked_lu_ = nullptr;
+}
+
+void CopyRunner::RunLocked(Copy c) {
   NoteWrites(c);  // before the first byte lands: a token made earlier never sees new data
   if (c.desc.src == nullptr) {
     zeroing_ = std::move(c);
@@ -59,6 +86,7 @@ void CopyRunner::RunCopy(Copy c) {
       manager_->engine().Submit(std::move(c.desc), [self = shared_from_this()](copy::CopyResult r) {
         self->manager_->CountCopy(r.counters);
         self->NoteWrites(self->written_);  // and after: a token made meanwhile is revoked too
+        self->Unlock();
         {
           std::lock_guard l(self->op_->mu);
           self->op_->job.reset();
@@ -72,6 +100,7 @@ void CopyRunner::RunCopy(Copy c) {
     // The runners check what the engine validates; this is a bug, not an initiator error.
     FERRY_LOG_ERROR("copy manager: the copy engine refused step {}: {}", index_,
                     job.status().ToString());
+    Unlock();
     return Finish(MakeSense(SenseKey::kCopyAborted, Asc::kThirdPartyDeviceFailure));
   }
   std::lock_guard l(op_->mu);
@@ -87,6 +116,7 @@ void CopyRunner::Zero(size_t extent) {
     const uint32_t bs = zeroing_.desc.dsts[0].dev->geometry().block_size;
     for (size_t i = 0; i < extent; ++i) bytes += extents[i].blocks.value() * bs;
     NoteWrites(zeroing_);
+    Unlock();
     manager_->bytes_zeroed_ += bytes;
     return StepDone(bytes);
   }
@@ -104,6 +134,7 @@ void CopyRunner::Zero(size_t extent) {
 void CopyRunner::Zeroed(size_t extent, IoStatus st) {
   zero_req_ = {};  // drops the callback's reference to this runner
   if (st != IoStatus::kOk) {
+    Unlock();
     Sense s = MakeSense(SenseKey::kCopyAborted, Asc::kThirdPartyDeviceFailure);
     s.information = zeroing_.desc.dsts[0].extents[extent].lba.value();
     return Finish(s);

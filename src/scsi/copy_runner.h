@@ -56,7 +56,11 @@ class CopyRunner : public std::enable_shared_from_this<CopyRunner> {
 
  private:
   void Pump();
+  // Locks the destination blocks of `c` (range_lock.h) against COMPARE AND WRITE and the
+  // other writers, then runs it; Unlock() when its last write is done.
   void RunCopy(Copy c);
+  void RunLocked(Copy c);
+  void Unlock();
   void Zero(size_t extent);
   void Zeroed(size_t extent, IoStatus st);
   void StepDone(uint64_t bytes);
@@ -70,6 +74,8 @@ class CopyRunner : public std::enable_shared_from_this<CopyRunner> {
   io::Reactor* origin_;
   size_t index_ = 0;
   Copy written_;  // destinations of the engine copy in flight
+  const LogicalUnit* locked_lu_ = nullptr;
+  RangeLock::Holder* lock_ = nullptr;  // the step's destination range, while it runs
   Copy zeroing_;
   block::IoRequest zero_req_;
   std::optional<Sense> result_;

@@ -97,8 +97,9 @@ class LogicalUnit {
   // A write to these blocks is about to happen or has happened (point-in-time tokens).
   void NoteWrite(uint64_t lba, uint64_t blocks) const;
 
-  // Held by every command that changes blocks (range_lock.h).
-  RangeLock& range_lock() { return range_lock_; }
+  // Held by every command that changes blocks (range_lock.h), copies included. A lock, not
+  // state: usable through a const LU.
+  RangeLock& range_lock() const { return range_lock_; }
   // UNMAP and WRITE SAME's UNMAP deallocate: LBPME, LBPRZ (the device discards, and a
   // discarded block reads as zeroes).
   bool ThinProvisioned() const;
@@ -175,7 +176,7 @@ class LogicalUnit {
   std::shared_ptr<CopyManager> tpc_;
   LuIdentity id_;
   const bool write_protected_;
-  RangeLock range_lock_;
+  mutable RangeLock range_lock_;
   std::unique_ptr<PersistentReservations> pr_;
   AluaGroups alua_;
   uint64_t sanitize_rate_ = 0;

@@ -3,7 +3,8 @@
 // 5.11, SBC-4 5.48).
 //
 // Every write-type command holds the range it changes from before its first device
-// request until its last completes; the read-modify-write commands hold theirs across the
+// request until its last completes (a copy step: from its first to its last destination
+// block, copy_runner.cc); the read-modify-write commands hold theirs across the
 // read, the compare or merge, and the write. Reads take no lock. Grants are FIFO among
 // overlapping requests, so a stream of small writes cannot starve a COMPARE AND WRITE.
 //

@@ -314,5 +314,25 @@ TEST_F(CopyManagerTest, IoErrorUnderTheCopyIsThirdPartyDeviceFailure) {
   EXPECT_EQ(cm_->metrics().failed_commands, 1u);
 }
 
+// A copy's writes take the destination LU's range lock like any write (range_lock.h), so a
+// COMPARE AND WRITE holding the blocks is atomic against the copy too.
+TEST_F(CopyManagerTest, CopyWaitsForTheRangeLockOfItsDestination) {
+  const Bytes src = Fill(*a_, 300, 8, 77);
+  bool held = false;
+  RangeLock::Holder* h = b_->range_lock().Acquire(304, 2, [&] { held = true; });
+  ASSERT_TRUE(held);
+  XcopyList l{.list_id = 91, .cscds = {Cscd(*a_), Cscd(*b_)}};
+  l.segments = {Seg02(0, 1, 8, 300, 300)};
+  const Bytes p = l.Encode();
+  auto c = Start(*b_, XcopyCdb(false, static_cast<uint32_t>(p.size())), p, 0);
+  RunFor(std::chrono::milliseconds(50));
+  EXPECT_FALSE(c->done) << "the copy wrote through a held range";
+  EXPECT_EQ(Read(*b_, 300, 8), Zeros(8));
+  b_->range_lock().Release(h);
+  ASSERT_TRUE(IsGood(Wait(*c)));
+  EXPECT_EQ(Read(*b_, 300, 8), src);
+  EXPECT_EQ(b_->range_lock().held_for_testing(), 0u);
+}
+
 }  // namespace
 }  // namespace ferry::scsi::tpc_test
