@@ -32,6 +32,7 @@ struct Connection::Command {
   std::vector<uint8_t> in;  // read data: at most expected_data_length bytes, sized from the CDB
   bool aborted = false;
   bool aborted_by_other = false;  // another nexus's task management: ends in TASK ABORTED
+  uint64_t seq = 0;               // Server::NextCommandSeq when it arrived
   // Write residuals (RFC 7143 11.4.5), known before execution.
   bool overflow = false;
   bool underflow = false;
@@ -77,6 +78,7 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
     return Reject(RejectReason::kInvalidPduField, "ITT of a task in progress");
   }
   auto c = std::make_shared<Command>();
+  c->seq = server_->NextCommandSeq();
   c->pdu = p;
   c->lun_ok = DecodeLun(p.lun, &c->lun);
   commands_seen_++;
@@ -367,14 +369,14 @@ void Connection::EndAborted(scsi::Task& t) {
 }
 
 void Connection::AbortTasksFromElsewhere(const scsi::LogicalUnit* lu,
-                                         const std::vector<uint64_t>& nexuses) {
+                                         const std::vector<uint64_t>& nexuses, uint64_t before) {
   if (closed_ ||
       (!nexuses.empty() && std::find(nexuses.begin(), nexuses.end(), nexus_) == nexuses.end())) {
     return;
   }
   for (auto it = commands_.begin(); it != commands_.end();) {
     Command& c = *it->second;
-    if (c.lu != lu || c.aborted || c.aborted_by_other) {
+    if (c.lu != lu || c.aborted || c.aborted_by_other || c.seq >= before) {
       ++it;
       continue;
     }

@@ -34,9 +34,10 @@ class Connection {
   void Close(std::string_view why);
   // SAM-5 6.3.4 I_T nexus loss: running copies stop, held copy results are dropped.
   void NexusLoss();
-  // Server::AbortTasks on this connection's reactor: its tasks on `lu` end in TASK ABORTED
-  // when its nexus is in `nexuses` (empty: any).
-  void AbortTasksFromElsewhere(const scsi::LogicalUnit* lu, const std::vector<uint64_t>& nexuses);
+  // Server::AbortTasks on this connection's reactor: its tasks on `lu` numbered below
+  // `before` (NextCommandSeq) end in TASK ABORTED when its nexus is in `nexuses` (empty: any).
+  void AbortTasksFromElsewhere(const scsi::LogicalUnit* lu, const std::vector<uint64_t>& nexuses,
+                               uint64_t before);
   // The target is stopping: ask a logged-in session to log out (Async Message, logout
   // requested) and close after the server's logout grace; close anything else now.
   void Shutdown();

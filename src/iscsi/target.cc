@@ -243,11 +243,12 @@ void Server::CloseSessionsOf(const Target* t, const Connection* except, std::str
 void Server::AbortTasks(const scsi::LogicalUnit* lu, std::vector<uint64_t> nexuses,
                         const Connection* except) {
   auto shared = std::make_shared<const std::vector<uint64_t>>(std::move(nexuses));
+  const uint64_t before = command_seq_.load();
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [raw, c] : conns_) {
     if (raw == except) continue;
-    c->reactor()->Post([w = std::weak_ptr<Connection>(c), lu, shared] {
-      if (auto conn = w.lock()) conn->AbortTasksFromElsewhere(lu, *shared);
+    c->reactor()->Post([w = std::weak_ptr<Connection>(c), lu, shared, before] {
+      if (auto conn = w.lock()) conn->AbortTasksFromElsewhere(lu, *shared, before);
     });
   }
 }

@@ -199,8 +199,10 @@ class Server {
   // SET, TARGET WARM RESET, PREEMPT AND ABORT): every connection but `except` aborts, on its
   // reactor, its tasks addressed to `lu` when its nexus is in `nexuses` (empty: every
   // nexus). Those tasks end in TASK ABORTED (the control page's TAS is 1). Returns at once.
+  // Commands that arrive after the call are not aborted.
   void AbortTasks(const scsi::LogicalUnit* lu, std::vector<uint64_t> nexuses,
                   const Connection* except);
+  uint64_t NextCommandSeq() { return command_seq_.fetch_add(1); }
   // A session's LUN list changed (for Sessions()).
   void UpdateSessionLuns(Connection* c, std::vector<uint64_t> luns);
 
@@ -218,6 +220,9 @@ class Server {
   std::unordered_map<Connection*, std::shared_ptr<Connection>> conns_;  // guarded by mu_
   std::unordered_map<Connection*, SessionInfo> sessions_;               // guarded by mu_
   std::atomic<uint16_t> next_tsih_{1};
+  // Numbers every SCSI command as it arrives, on any connection: AbortTasks aborts only
+  // commands numbered below the value it read (the task set as the TMF found it).
+  std::atomic<uint64_t> command_seq_{0};
   ServerStats stats_;
   ServerOptions options_;
   bool stopping_ = false;
