@@ -45,6 +45,7 @@ Job::Lane* Job::NextLane() {
 // Issues the next chunk of `lane`; false when it has to wait for a buffer or for tokens.
 bool Job::IssueChunk(Lane* lane) {
   const EmuRange& r = lane->ranges[lane->next];
+  if (!MayIssue(r.piece.translated)) return false;
   const uint64_t n = std::min(chunk_bytes_, r.piece.len - lane->issued);
   if (!spare_ && shared_->buffer_waiters == 0) spare_ = shared_->pool.Acquire();
   if (!spare_) {
@@ -68,6 +69,7 @@ bool Job::IssueChunk(Lane* lane) {
   }
   ++lane->in_flight;
   ++chunks_in_flight_;
+  if (c->part.translated) ++translated_in_flight_;
   block::BlockDevice* src = c->part.src.dev;
   const uint32_t bs = src->geometry().block_size;
   c->read = block::IoRequest{.op = block::IoOp::kRead,
@@ -163,6 +165,7 @@ void Job::ReleaseChunk(Chunk* c) {
   c->busy = false;
   --c->lane->in_flight;
   --chunks_in_flight_;
+  if (c->part.translated) --translated_in_flight_;
   Pump();
 }
 

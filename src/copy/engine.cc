@@ -34,9 +34,14 @@ class Engine : public CopyEngine {
           std::to_string(shared_->pool.buffer_bytes()) + "; raise EngineOptions::chunk_bytes");
     }
     const size_t num_dsts = desc.dsts.size();
-    FERRY_ASSIGN_OR_RETURN(std::vector<Piece> pieces,
-                           TranslateToLeaves(MakePieces(desc), num_dsts));
-    auto job = std::make_shared<Job>(shared_, std::move(desc), std::move(pieces), std::move(done));
+    FERRY_ASSIGN_OR_RETURN(Translation t,
+                           Translate(MakePieces(desc), num_dsts, unit, shared_->reactor));
+    std::shared_ptr<PinSet> pins = t.pins;
+    auto job = std::make_shared<Job>(shared_, std::move(desc), std::move(t), std::move(done));
+    // Read on this reactor only, so it is set before any release request reaches it.
+    pins->on_release = [weak = std::weak_ptr<Job>(job)] {
+      if (auto j = weak.lock()) j->OnReleaseRequested();
+    };
     shared_->active.emplace(job.get(), job);
     // Started from a posted task: completion can never run inside Submit.
     shared_->reactor->Post([job] { job->Start(); });

@@ -12,12 +12,12 @@ EngineShared::EngineShared(io::Reactor* r, const EngineOptions& o)
       // Burst: one chunk, or a tenth of a second at the rate when that is more.
       bucket(o.throttle_bytes_per_sec, std::max(o.chunk_bytes, o.throttle_bytes_per_sec / 10)) {}
 
-Job::Job(std::shared_ptr<EngineShared> shared, CopyDescriptor desc, std::vector<Piece> pieces,
-         CopyDoneFn done)
+Job::Job(std::shared_ptr<EngineShared> shared, CopyDescriptor desc, Translation t, CopyDoneFn done)
     : shared_(std::move(shared)),
       reactor_(shared_->reactor),
       desc_(std::move(desc)),
-      pieces_(std::move(pieces)),
+      pieces_(std::move(t.pieces)),
+      pins_(std::move(t.pins)),
       done_(std::move(done)),
       num_dsts_(desc_.dsts.size()),
       total_bytes_(StreamBytes(desc_) * num_dsts_) {}
@@ -89,10 +89,20 @@ void Job::Pump() {
     stopping_ = true;
     if (status_ == IoStatus::kOk) status_ = IoStatus::kAborted;
   }
-  if (!stopping_) {
-    while (CanIssueLeg() && !Throttled(legs_[next_leg_].bytes)) IssueLeg();
+  // Two passes at most: issuing may find the pins stale (MayIssue), and then, with no
+  // translated work in flight, the rest is retargeted and issued at once.
+  for (int pass = 0; pass < 2; ++pass) {
+    // Pins asked back or stale: once no translated work is in flight, drop them and move
+    // the rest onto the descriptor's devices (pins.cc).
+    if (fallback_ && !retargeted_ && translated_in_flight_ == 0) Retarget();
+    if (stopping_) break;
+    while (CanIssueLeg() && MayIssue(legs_[next_leg_].translated) &&
+           !Throttled(legs_[next_leg_].bytes)) {
+      IssueLeg();
+    }
     for (Lane* lane = NextLane(); lane != nullptr && IssueChunk(lane); lane = NextLane()) {
     }
+    if (!fallback_ || retargeted_ || translated_in_flight_ > 0) break;
   }
   MaybeFinish();
 }
@@ -143,6 +153,7 @@ void Job::Finish() {
     throttle_timer_ = 0;
   }
   spare_.Release();
+  pins_->ReleaseAll();
   if (waiting_for_buffer_) {  // the pool's entry stays queued; it passes its wakeup on
     waiting_for_buffer_ = false;
     --shared_->buffer_waiters;

@@ -11,6 +11,11 @@
 //   lies above its source (memmove).
 // Both lanes share the job's queue_depth chunk slots and the engine's buffer pool.
 //
+// Pins (pins.cc). The job holds the PinSet of its translation (translate.h) until it
+// completes. Work of translated pieces is issued only while the pins are valid; once they
+// are not (a suspend deadline asked for them back), the job issues no more of it, drops
+// the pins when none is in flight, and retargets the rest onto the descriptor's devices.
+//
 // Threads. Everything except Cancel() and progress() runs on the engine's reactor, so the
 // job needs no locks; what other threads read is atomic.
 //
@@ -30,6 +35,7 @@
 
 #include "copy/plan.h"
 #include "copy/throttle.h"
+#include "copy/translate.h"
 #include "ferry/copy.h"
 #include "io/buffer_pool.h"
 #include "io/reactor.h"
@@ -54,10 +60,10 @@ struct EngineShared {
 
 class Job : public CopyJob, public std::enable_shared_from_this<Job> {
  public:
-  // `pieces` are the translated pieces of `desc` (translate.h). The caller puts the job in
-  // shared->active; the job takes itself out just before calling `done`.
-  Job(std::shared_ptr<EngineShared> shared, CopyDescriptor desc, std::vector<Piece> pieces,
-      CopyDoneFn done);
+  // `t` is the translation of `desc` (translate.h): its pieces, and the pins the job holds
+  // until it completes. The caller puts the job in shared->active; the job takes itself out
+  // just before calling `done`.
+  Job(std::shared_ptr<EngineShared> shared, CopyDescriptor desc, Translation t, CopyDoneFn done);
   ~Job() override;
 
   // Plans and starts the copy. Reactor thread, from a posted task (never inside
@@ -66,6 +72,11 @@ class Job : public CopyJob, public std::enable_shared_from_this<Job> {
 
   void Cancel() override;
   CopyCounters progress() const override;
+
+  // A volume asked the copy to release its pins (a suspend deadline passed): stop issuing
+  // translated work, drop the pins once none is in flight, and finish on the descriptor's
+  // devices. Reactor thread.
+  void OnReleaseRequested();
 
  private:
   // A run of a piece to emulate, for the destinations in `mask`.
@@ -101,6 +112,8 @@ class Job : public CopyJob, public std::enable_shared_from_this<Job> {
     std::vector<block::CopySegment> segments;
     std::vector<uint64_t> stream_offsets;  // of each segment
     uint64_t bytes = 0;
+    bool translated = false;  // its places were mapped through pinned volumes
+    bool dropped = false;     // retargeted before it was issued (pins.cc)
     block::CopyLegRequest req;
   };
   // CanCopyFrom and limits of one (source leaf, destination leaf) pair, asked once.
@@ -130,6 +143,13 @@ class Job : public CopyJob, public std::enable_shared_from_this<Job> {
   void OnLeg(Leg* leg, IoStatus st);
   void EmulateLeg(const Leg& leg);
 
+  // pins.cc
+  bool MayIssue(bool translated);
+  void StartFallback();
+  void Retarget();
+  void RetargetLane(Lane* lane);
+  void AddTopLevel(const Piece& leaf, uint32_t mask, std::vector<EmuRange>* out);
+
   // emulate.cc
   void PlanEmulation(const Piece& p, const std::array<OffloadSpan, kMaxDestinations>& spans,
                      bool ordered);
@@ -145,6 +165,11 @@ class Job : public CopyJob, public std::enable_shared_from_this<Job> {
   io::Reactor* const reactor_;
   CopyDescriptor desc_;
   std::vector<Piece> pieces_;  // freed once planned
+  std::shared_ptr<PinSet> pins_;
+  std::vector<Piece> top_pieces_;      // the descriptor's pieces, made when retargeting
+  bool fallback_ = false;              // translated work is no longer issued
+  bool retargeted_ = false;            // pins dropped, the rest runs on the top-level devices
+  uint32_t translated_in_flight_ = 0;  // legs and chunks of translated pieces
   CopyDoneFn done_;
   const size_t num_dsts_;
   const uint64_t total_bytes_;  // stream bytes times destinations

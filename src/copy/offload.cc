@@ -73,11 +73,12 @@ void Job::AddToLeg(size_t k, const Piece& part, uint64_t align) {
   for (uint64_t off = 0; off < part.len;) {
     Leg* leg = open_leg_[k];
     if (leg == nullptr || leg->src != part.src.dev || leg->dev != dev || leg->bytes == max_bytes ||
-        leg->segments.size() == max_segs) {
+        leg->segments.size() == max_segs || leg->translated != part.translated) {
       leg = open_leg_[k] = &legs_.emplace_back();
       leg->dst = k;
       leg->src = part.src.dev;
       leg->dev = dev;
+      leg->translated = part.translated;
     }
     const uint64_t n = std::min(part.len - off, max_bytes - leg->bytes);
     leg->segments.push_back({part.src.byte + off, part.dst[k].byte + off, n});
@@ -100,6 +101,7 @@ bool Job::CanIssueLeg() const { return next_leg_ < legs_.size() && legs_in_fligh
 
 void Job::IssueLeg() {
   Leg* leg = &legs_[next_leg_++];
+  if (leg->dropped) return;  // retargeted (pins.cc)
   // A device may lose its capability after planning (a fault injector's rule cleared).
   block::CopyOffload* offload = leg->dev->copy_offload();
   if (offload == nullptr) {
@@ -107,6 +109,7 @@ void Job::IssueLeg() {
     return EmulateLeg(*leg);
   }
   ++legs_in_flight_;
+  if (leg->translated) ++translated_in_flight_;
   leg->req.src = leg->src;
   leg->req.segments = leg->segments;
   leg->req.mechanism = block::CopyMechanism::kNone;
@@ -117,6 +120,7 @@ void Job::IssueLeg() {
 
 void Job::OnLeg(Leg* leg, IoStatus st) {
   --legs_in_flight_;
+  if (leg->translated) --translated_in_flight_;
   if (st == IoStatus::kOk) {
     block::CopyMechanism m = leg->req.mechanism;
     // kNone in the counters: moved natively by a device that did not say how.
@@ -156,6 +160,7 @@ void Job::EmulateLeg(const Leg& leg) {
     r.piece.len = s.len_bytes;
     r.piece.src = {leg.src, s.src_offset_bytes};
     r.piece.dst[leg.dst] = {leg.dev, s.dst_offset_bytes};
+    r.piece.translated = leg.translated;
     r.mask = 1u << leg.dst;
     parallel_.ranges.push_back(r);
   }

@@ -28,6 +28,9 @@ struct Piece {
   uint64_t len = 0;
   Place src;
   std::array<Place, kMaxDestinations> dst{};  // [0, number of destinations)
+  // Some place was mapped through a pinned volume (translate.h): the job checks its pins
+  // before it issues the piece and finishes it on the descriptor's devices otherwise.
+  bool translated = false;
 };
 
 // `len` bytes of `p` starting `offset` bytes into it.

@@ -94,10 +94,11 @@ TEST(Plan, PiecesFollowEveryListAndBreakOnlyWhereOneJumps) {
     }
     EXPECT_EQ(stream, total);
     EXPECT_EQ(cuts, jumps) << "iter " << iter;
-    // Identity translation today (translate.h).
-    auto leaves = TranslateToLeaves(pieces, 2);
+    // Backends are leaves: translation keeps the pieces and pins nothing (translate.h).
+    auto leaves = Translate(pieces, 2, 4096, nullptr);
     ASSERT_TRUE(leaves.ok());
-    EXPECT_EQ(leaves->size(), pieces.size());
+    EXPECT_EQ(leaves->pieces.size(), pieces.size());
+    EXPECT_TRUE(leaves->pins->empty());
   }
 }
 

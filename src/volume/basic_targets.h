@@ -13,6 +13,7 @@ class LinearTarget : public Target {
  public:
   static Result<std::unique_ptr<Target>> Create(const TargetArgs& a);
   std::string_view type() const override { return "linear"; }
+  bool copy_transparent() const override { return true; }
   void Map(block::IoOp op, uint64_t offset_bytes, uint64_t len_bytes,
            std::vector<MappedPiece>* out) const override;
   std::string TableArgs() const override;
@@ -36,6 +37,8 @@ class StripedTarget : public Target {
  public:
   static Result<std::unique_ptr<Target>> Create(const TargetArgs& a);
   std::string_view type() const override { return "striped"; }
+  // Copies bypass EndIo's per-stripe error count: a failed leg is reported by the copy.
+  bool copy_transparent() const override { return true; }
   void Map(block::IoOp op, uint64_t offset_bytes, uint64_t len_bytes,
            std::vector<MappedPiece>* out) const override;
   IoStatus EndIo(PieceIo& io, IoStatus st) override;

@@ -140,6 +140,13 @@ class Target {
     (void)block_sectors;
     return "";
   }
+  // True when a copy may bypass the target: its kDevice pieces behave exactly like the
+  // device ranges they name (no I/O-time behaviour in SubmitPiece or EndIo that a copy must
+  // see), so the copy engine's translate step may walk a copy range through it to those
+  // devices. Linear and striped are; targets that inject faults, delay, or own the data
+  // (flakey, delay, mirror, snapshot, thin) are not, and copies go through their volume's
+  // Submit. Defaults to false.
+  virtual bool copy_transparent() const { return false; }
   // Hooks around suspend and resume (dm's presuspend / resume); the defaults do nothing.
   virtual void Presuspend() {}
   virtual void Resume() {}
