@@ -77,7 +77,11 @@ Result<std::shared_ptr<Table>> Table::Parse(std::string_view text, const TableOp
                              std::to_string(kMaxSectors) + " sectors");
     }
     const std::vector<std::string> args(tok.begin() + 3, tok.end());
-    TargetArgs ta{.num_sectors = *len, .args = args, .lookup = &options.lookup, .clock = &clock};
+    TargetArgs ta{.num_sectors = *len,
+                  .args = args,
+                  .lookup = &options.lookup,
+                  .clock = &clock,
+                  .env = &options.env};
     auto target = type->create(ta);
     if (!target.ok()) return target.status().WithContext(where);
     t->entries_.push_back({next, *len, line_no, std::move(target).value()});

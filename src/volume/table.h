@@ -32,6 +32,7 @@ namespace ferry::volume {
 struct TableOptions {
   DeviceLookup lookup;  // resolves device names; unset: every device is missing
   TargetClock clock;    // unset: std::chrono::steady_clock::now
+  TargetEnv env;        // the reactor and data mover of stateful targets (data_mover.h)
 };
 
 // A lookup over a registry (the registry must outlive the lookup's uses).

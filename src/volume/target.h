@@ -28,6 +28,7 @@
 
 #include "base/status.h"
 #include "ferry/block_device.h"
+#include "volume/data_mover.h"
 
 namespace ferry::volume {
 
@@ -92,6 +93,7 @@ struct TargetArgs {
   std::span<const std::string> args;
   const DeviceLookup* lookup = nullptr;
   const TargetClock* clock = nullptr;
+  const TargetEnv* env = nullptr;  // never null when built by Table::Parse
 };
 
 class Target {
