@@ -225,4 +225,28 @@ void Table::ForEachUnderlying(const std::function<void(block::BlockDevice&, uint
   for (const Entry& e : entries_) e.target->ForEachUnderlying(fn);
 }
 
+namespace {
+
+struct PrepareState {
+  std::shared_ptr<Table> table;
+  Target::PrepareDone done;
+};
+
+// Prepares line `i` and, when it succeeds, the ones after it. Tables have few lines, so
+// the recursion (when targets complete inline) stays shallow.
+void PrepareFrom(std::shared_ptr<PrepareState> p, size_t i) {
+  if (i == p->table->size()) return p->done(Status::Ok());
+  p->table->target(i).Prepare([p, i](Status st) {
+    if (st.ok()) return PrepareFrom(p, i + 1);
+    const Table& t = *p->table;
+    p->done(st.WithContext(LinePrefix(t.line(i)) + ": " + std::string(t.target(i).type())));
+  });
+}
+
+}  // namespace
+
+void PrepareTable(std::shared_ptr<Table> table, Target::PrepareDone done) {
+  PrepareFrom(std::make_shared<PrepareState>(PrepareState{std::move(table), std::move(done)}), 0);
+}
+
 }  // namespace ferry::volume

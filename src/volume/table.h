@@ -38,6 +38,13 @@ struct TableOptions {
 // A lookup over a registry (the registry must outlive the lookup's uses).
 DeviceLookup LookupIn(const block::DeviceRegistry& registry);
 
+class Table;
+
+// Runs Target::Prepare of every line, in order, stopping at the first error (prefixed with
+// "line N: <type>: "). `done` runs exactly once, possibly inside the call. Whoever parses a
+// table prepares it before handing it to Volume::Create or Volume::Load.
+void PrepareTable(std::shared_ptr<Table> table, Target::PrepareDone done);
+
 class Table {
  public:
   static Result<std::shared_ptr<Table>> Parse(std::string_view text, const TableOptions& options);
@@ -50,6 +57,7 @@ class Table {
   size_t size() const { return entries_.size(); }
   Target& target(size_t i) const { return *entries_[i].target; }
   uint64_t start_sectors(size_t i) const { return entries_[i].start_sectors; }
+  uint32_t line(size_t i) const { return entries_[i].line; }  // 1-based line of the text
   uint64_t num_sectors() const { return num_sectors_; }
   uint32_t block_size() const { return block_size_; }
   // Derived from the devices (see table.cc); max_copy_bytes is always 0.

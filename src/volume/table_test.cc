@@ -54,6 +54,17 @@ TEST_F(TableTest, EveryTargetRoundTrips) {
   EXPECT_EQ(MustParse(canonical)->num_sectors(), 152u);
 }
 
+TEST_F(TableTest, PreparingTargetsWithoutStateCompletesOnce) {
+  auto t = MustParse("0 16 linear a 8\n16 8 zero\n24 8 error\n");
+  ASSERT_NE(t, nullptr);
+  int calls = 0;
+  PrepareTable(t, [&](Status st) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    ++calls;
+  });
+  EXPECT_EQ(calls, 1);
+}
+
 TEST_F(TableTest, PrintsTheCanonicalForm) {
   RoundTrip("# a comment\n\n  0\t008 linear  a  0010 \r\n8 8 flakey a 0 3 4\n",
             "0 8 linear a 10\n8 8 flakey a 0 3 4 0\n");

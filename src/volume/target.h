@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/inline_function.h"
 #include "base/status.h"
 #include "ferry/block_device.h"
 #include "volume/data_mover.h"
@@ -149,6 +150,13 @@ class Target {
   // (flakey, delay, mirror, snapshot, thin) are not, and copies go through their volume's
   // Submit. Defaults to false.
   virtual bool copy_transparent() const { return false; }
+  // Asynchronous preparation once the table is built and before it serves I/O: opening or
+  // formatting on-disk state (thin-pool metadata, a snapshot's exception store, a mirror's
+  // region log). `done` runs exactly once, on any thread, possibly inside the call; an
+  // error fails the create or load that built the table (its message says what to fix).
+  // Called once per table, by PrepareTable (table.h). The default completes OK at once.
+  using PrepareDone = InlineFunction<void(ferry::Status), 48>;
+  virtual void Prepare(PrepareDone done) { done(ferry::Status::Ok()); }
   // Hooks around suspend and resume (dm's presuspend / resume); the defaults do nothing.
   virtual void Presuspend() {}
   virtual void Resume() {}
