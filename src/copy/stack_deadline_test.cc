@@ -167,7 +167,7 @@ TEST_F(StackDeadlineTest, MixedStackSuspendedMidCopyCompletes) {
 
 // ---- The layout-change stress test ----
 //
-// A middle volume `mid` (1 MiB) is reloaded hundreds of times between "linear over x" and
+// A middle volume `mid` (1 MiB) is reloaded 3,000 times between "linear over x" and
 // "striped over y0 and y1", the test migrating its data each time while `mid` is suspended.
 // Two volumes stacked on it, `ts` (first half) and `td` (second half), carry throttled
 // copies from ts to td and writes to the last quarter of ts, all running across the
@@ -216,7 +216,7 @@ TEST_F(LayoutStressTest, ReloadsBetweenLinearAndStripedWhileCopiesAndWritesRun) 
   auto engine = Engine({.chunk_bytes = 16 << 10, .throttle_bytes_per_sec = 64 << 20});
   bool striped = false;
   int fallbacks = 0;
-  const int kReloads = 1000;
+  const int kReloads = 3000;
   for (int i = 0; i < kReloads; ++i) {
     // A copy from ts's first 3/4 into td, random extents of 4 KiB units.
     const uint64_t len = (rng_() % 32 + 1) * 4096;
