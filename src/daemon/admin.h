@@ -33,8 +33,12 @@ std::string EncodeAdminError(const nlohmann::json& id, int code, std::string_vie
 
 class AdminServer {
  public:
-  // Runs on the reactor. Unimplemented -> "method not found"; other errors -> their message.
-  using Handler = std::function<Status(const AdminRequest& req, nlohmann::json* result)>;
+  // The answer to one request: called exactly once, on the reactor, possibly after the
+  // handler returned (a method that waits, like a volume's suspend). Unimplemented ->
+  // "method not found"; other errors -> their message; OK -> `result`.
+  using Reply = std::function<void(Status st, nlohmann::json result)>;
+  // Runs on the reactor.
+  using Handler = std::function<void(const AdminRequest& req, Reply reply)>;
 
   // Binds `path` (a stale socket file is replaced; a live one is an error: another ferryd).
   static Result<std::unique_ptr<AdminServer>> Start(io::Reactor* reactor, std::string path,

@@ -1,0 +1,159 @@
+#!/bin/bash
+# ferryd's volumes with real initiators (qemu-io, qemu-img over iscsi://):
+#  - a configuration whose volumes name backstores and each other in any order; a linear
+#    and a striped volume over RAM backstores are LUNs 0 and 1;
+#  - qemu-io writes and reads back patterns on both LUNs while ferryctl volume load +
+#    suspend + resume swaps each volume between two tables that keep the data, again and
+#    again; no pattern may fail and the data reads back after;
+#  - EXTENDED COPY between the two volume LUNs (qemu-img convert -C), bytes compared and
+#    the copy counted as offloaded;
+#  - ferryctl volume remove refused while a LUN or another volume uses the volume, naming
+#    the user; create/status/table/message/list, table errors with their line numbers;
+#  - bad volume configurations refused before anything listens, naming volume and line.
+# Usage: ferryd_volumes_test.sh FERRYD FERRYCTL. Exit 77 when qemu-utils are missing.
+set -euo pipefail
+ferryd=$(realpath "$1")
+ferryctl=$(realpath "$2")
+# shellcheck source=SCRIPTDIR/../lib/ferryd.sh
+. "$(dirname "$(realpath "$0")")/../lib/ferryd.sh"
+require_tools qemu-io qemu-img
+make_workdir volumes
+pass() { echo "ok: $*"; }
+iqn=iqn.2026-11.org.ferry:volumes
+
+config() {  # config FILE VOLUMES-JSON
+  cat >"$1" <<JSON
+{
+  "backstores": {
+    "r0": {"type": "ram", "size": "16M"},
+    "r1": {"type": "ram", "size": "8M"},
+    "r2": {"type": "ram", "size": "8M"},
+    "r3": {"type": "ram", "size": "16M"}
+  },
+  "volumes": $2,
+  "targets": {
+    "$iqn": {
+      "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}],
+      "luns": [{"lun": 0, "backstore": "lin"}, {"lun": 1, "backstore": "str"}]
+    }
+  }
+}
+JSON
+}
+
+refused() {  # refused NAME VOLUMES-JSON PATTERN: ferryd exits 2 naming PATTERN
+  config "$work/$1.json" "$2"
+  local rc=0
+  "$ferryd" --config "$work/$1.json" --state-dir "$work/bad-state" >"$work/out" 2>&1 || rc=$?
+  [ $rc = 2 ] && grep -qF "$3" "$work/out" || { cat "$work/out"; fail "$1 not refused with '$3'"; }
+  pass "$1 refused: $(cat "$work/out")"
+}
+
+lin='{"name": "lin", "table": "0 32768 linear r0 0"}'
+str='{"name": "str", "table": ["0 32768 striped 2 128 r1 0 r2 0"]}'
+echo "== bad volume configurations are refused before anything listens"
+refused missing "[$lin, $str, {\"name\": \"v\", \"table\": \"0 8 linear nowhere 0\"}]" \
+  "\$.volumes[2] (v): line 1: linear: device 'nowhere' does not exist"
+refused cycle "[$lin, $str, {\"name\": \"a\", \"table\": [\"0 8 zero\", \"8 8 linear b 0\"]},
+  {\"name\": \"b\", \"table\": \"0 16 linear a 0\"}]" "cycle (a -> b -> a)"
+refused duplicate "[$lin, $str, $lin]" "\$.volumes[2].name: a second volume named 'lin'"
+refused badline "[$lin, {\"name\": \"str\", \"table\": [\"0 32768 striped 2 7 r1 0 r2 0\"]}]" \
+  "\$.volumes[1] (str): line 1: striped"
+
+echo "== start: volumes named before the devices they use"
+config "$work/c.json" "[{\"name\": \"outer\", \"table\": \"0 32768 linear inner 0\"}, $str, $lin,
+  {\"name\": \"inner\", \"table\": \"0 32768 linear r3 0\"}]"
+start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/c.json" --state-dir "$work/state"
+ctl() { "$ferryctl" --socket "$work/state/ferryd.sock" "$@"; }
+url="iscsi://127.0.0.1:$port/$iqn"
+ctl volume list | tee "$work/list"
+[ "$(grep -c ' config$' "$work/list")" = 4 ] || fail "volume list"
+grep -q "LUN 0: volume lin, LUN 1: volume str" "$work/ferryd.log" || fail "banner"
+
+echo "== remove is refused while a LUN or another volume uses the volume"
+ctl volume remove lin >"$work/out" 2>&1 && fail "removed a volume that is a LUN"
+grep -q "LUN 0 of $iqn" "$work/out" || { cat "$work/out"; fail "remove: LUN not named"; }
+ctl volume remove inner >"$work/out" 2>&1 && fail "removed a volume another volume uses"
+grep -q "volume 'outer' (line 1)" "$work/out" || { cat "$work/out"; fail "remove: user not named"; }
+pass "remove refused: $(cat "$work/out")"
+ctl volume remove outer && ctl volume remove inner || fail "removing unused volumes"
+
+echo "== table errors keep the parser's line numbers"
+ctl volume create rt --table $'0 16 linear r3 0\n16 x linear r3 16' >"$work/out" 2>&1 &&
+  fail "bad table accepted"
+grep -q "volume 'rt': line 2: " "$work/out" || { cat "$work/out"; fail "line number lost"; }
+printf '0 16384 linear r3 0\n16384 16384 linear r3 16384\n' >"$work/rt.table"
+ctl volume create rt --table-file "$work/rt.table" >/dev/null || fail "volume create"
+ctl volume table rt | cmp - "$work/rt.table" || fail "table does not print back"
+ctl volume message rt 100 ping >"$work/out" 2>&1 && fail "linear took a message"
+grep -q "takes no messages" "$work/out" || { cat "$work/out"; fail "message error"; }
+ctl lun add "$iqn" 2 rt >/dev/null || fail "lun add of a volume"
+qemu-io -f raw "$url/2" -c "write -P 0x33 1M 1M" -c "read -P 0x33 1M 1M" >"$work/rt.io"
+grep -q "verification failed" "$work/rt.io" && fail "I/O on the runtime volume"
+ctl volume remove rt >/dev/null 2>&1 && fail "removed a volume mapped by lun add"
+ctl lun remove "$iqn" 2 >/dev/null && ctl volume remove rt >/dev/null || fail "unmap + remove"
+pass "runtime volume created, used as LUN 2, removed"
+
+echo "== I/O on both volume LUNs while their tables are swapped"
+lin_a='0 32768 linear r0 0'
+lin_b=$'0 16384 linear r0 0\n16384 16384 linear r0 16384'
+str_a='0 32768 striped 2 128 r1 0 r2 0'
+str_b=$'0 16384 striped 2 128 r1 0 r2 0\n16384 16384 striped 2 128 r1 8192 r2 8192'
+io_script() {  # rounds of 256 KiB writes, each read back with its pattern
+  local r off
+  for r in $(seq 1 6); do
+    for off in $(seq 0 256 16128); do
+      printf -- '-c\nwrite -P %d %dK 256K\n-c\nread -P %d %dK 256K\n' \
+        $(((r * 37 + off) % 251)) "$off" $(((r * 37 + off) % 251)) "$off"
+    done
+  done
+}
+mapfile -t io_args < <(io_script)
+qemu-io -f raw "$url/0" "${io_args[@]}" >"$work/io0" 2>&1 &
+io0=$!
+qemu-io -f raw "$url/1" "${io_args[@]}" >"$work/io1" 2>&1 &
+io1=$!
+swaps=0
+for i in $(seq 1 40); do
+  if [ $((i % 2)) = 1 ]; then l=$lin_b s=$str_b; else l=$lin_a s=$str_a; fi
+  ctl volume load lin --table "$l" >/dev/null && ctl volume suspend lin --deadline-ms 1000 \
+    >/dev/null && ctl volume resume lin >/dev/null || fail "swapping lin"
+  ctl volume load str --table "$s" >/dev/null && ctl volume suspend str >/dev/null &&
+    ctl volume resume str >/dev/null || fail "swapping str"
+  kill -0 $io0 2>/dev/null && kill -0 $io1 2>/dev/null && swaps=$((swaps + 1))
+  sleep 0.05
+done
+wait $io0 || fail "qemu-io on LUN 0: $(tail -3 "$work/io0")"
+wait $io1 || fail "qemu-io on LUN 1: $(tail -3 "$work/io1")"
+for f in io0 io1; do
+  grep -q "verification failed\|error" "$work/$f" && { grep -m3 "failed\|error" "$work/$f"; fail "$f"; }
+  [ "$(grep -c '^read 262144/262144' "$work/$f")" = 384 ] || fail "$f: not every read completed"
+done
+[ $swaps -ge 3 ] || fail "only $swaps table swaps happened while qemu-io ran (make its I/O longer)"
+ctl volume status lin | grep -q "generation 41" || { ctl volume status lin; fail "generation"; }
+pass "$swaps swaps of both tables during I/O, every pattern read back"
+qemu-io -f raw "$url/0" -c "read -P $(((6 * 37 + 512) % 251)) 512K 256K" >"$work/after"
+grep -q "verification failed" "$work/after" && fail "data after the swaps"
+
+echo "== EXTENDED COPY between the volume LUNs"
+qemu-io -f raw "$url/0" -c "write -P 0x5a 0 16M" >/dev/null
+qemu-io -f raw "$url/1" -c "write -P 0xa5 0 16M" >/dev/null
+before=$(ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["copy"]["commands"]["extended_copy"])')
+qemu-img convert -C -n -f raw -O raw "$url/0" "$url/1" || fail "qemu-img convert -C"
+qemu-img compare -f raw -F raw "$url/0" "$url/1" || fail "the copy differs from its source"
+ctl status --json >"$work/status.json"
+python3 - "$work/status.json" "$before" <<'PY' || fail "EXTENDED COPY not counted as offloaded"
+import json, sys
+c = json.load(open(sys.argv[1]))["copy"]
+assert c["commands"]["extended_copy"] > int(sys.argv[2]), c
+assert c["bytes_offloaded"] >= 16 << 20, c
+PY
+pass "qemu-img convert -C copied lin to str by EXTENDED COPY, bytes identical"
+
+echo "== stop"
+kill -TERM "$pid"
+wait "$pid" || fail "ferryd did not stop cleanly"
+pid=""
+errors=$(grep -E '\] \[(error|critical)\] ' "$work/ferryd.log" || true)
+[ -z "$errors" ] || { echo "$errors" >&2; fail "ferryd logged errors"; }
+echo "volumes: all passed"
