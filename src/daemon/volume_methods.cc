@@ -187,10 +187,19 @@ Status Remove(DaemonState& d, const json& p, json* result) {
   const std::string name = b->config.name;
   if (std::vector<std::string> users = Users(d, *b->volume); !users.empty()) {
     std::string list;
-    for (const std::string& u : users) list += (list.empty() ? "" : ", ") + u;
-    return FailedPrecondition(Quoted(name) + " is in use by " + list +
-                              ": unmap the LUN (ferryctl lun remove) or give that volume a "
-                              "table without it (ferryctl volume load, suspend, resume) first");
+    bool lun = false, table = false;
+    for (const std::string& u : users) {
+      list += (list.empty() ? "" : ", ") + u;
+      (u.starts_with("LUN ") ? lun : table) = true;
+    }
+    std::string fix;
+    if (lun) fix = "unmap the LUN (ferryctl lun remove TARGET LUN)";
+    if (table) {
+      fix += std::string(lun ? ", and " : "") +
+             "give that volume a table without it (ferryctl volume load, suspend, resume; a "
+             "loaded table is replaced by the next load)";
+    }
+    return FailedPrecondition(Quoted(name) + " is in use by " + list + ": " + fix + " first");
   }
   FERRY_RETURN_IF_ERROR(b->volume->Remove());
   FERRY_RETURN_IF_ERROR(d.setup.registry->Remove(name));

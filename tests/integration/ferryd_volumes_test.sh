@@ -99,41 +99,64 @@ lin_a='0 32768 linear r0 0'
 lin_b=$'0 16384 linear r0 0\n16384 16384 linear r0 16384'
 str_a='0 32768 striped 2 128 r1 0 r2 0'
 str_b=$'0 16384 striped 2 128 r1 0 r2 0\n16384 16384 striped 2 128 r1 8192 r2 8192'
-io_script() {  # rounds of 256 KiB writes, each read back with its pattern
-  local r off
-  for r in $(seq 1 6); do
-    for off in $(seq 0 256 16128); do
-      printf -- '-c\nwrite -P %d %dK 256K\n-c\nread -P %d %dK 256K\n' \
-        $(((r * 37 + off) % 251)) "$off" $(((r * 37 + off) % 251)) "$off"
-    done
+# qemu-io arguments for round R: every 256 KiB chunk written with a pattern of R and
+# read back (-r: read only, checking round R's patterns).
+io_script() {  # io_script ROUND [-r]
+  local off p
+  for off in $(seq 0 256 16128); do
+    p=$((($1 * 37 + off) % 251))
+    [ "${2:-}" = -r ] || printf -- '-c\nwrite -P %d %dK 256K\n' $p "$off"
+    printf -- '-c\nread -P %d %dK 256K\n' $p "$off"
   done
 }
-mapfile -t io_args < <(io_script)
-qemu-io -f raw "$url/0" "${io_args[@]}" >"$work/io0" 2>&1 &
+io_loop() {  # io_loop LUN: rounds of qemu-io until $work/stop exists
+  local round=0 args
+  while [ ! -e "$work/stop" ]; do
+    round=$((round + 1))
+    mapfile -t args < <(io_script $round)
+    qemu-io -f raw "$url/$1" "${args[@]}" || echo "qemu-io exit status $?"
+    echo "round $round done"
+  done
+}
+swap() {  # swap VOLUME TABLE [SUSPEND-ARGS...]
+  local v=$1 t=$2
+  shift 2
+  ctl volume load "$v" --table "$t" >/dev/null || fail "load $v"
+  ctl volume suspend "$v" "$@" >/dev/null || fail "suspend $v"
+  ctl volume resume "$v" >/dev/null || fail "resume $v"
+}
+io_loop 0 >"$work/io0" 2>&1 &
 io0=$!
-qemu-io -f raw "$url/1" "${io_args[@]}" >"$work/io1" 2>&1 &
+io_loop 1 >"$work/io1" 2>&1 &
 io1=$!
-swaps=0
-for i in $(seq 1 40); do
+for i in $(seq 1 10); do
   if [ $((i % 2)) = 1 ]; then l=$lin_b s=$str_b; else l=$lin_a s=$str_a; fi
-  ctl volume load lin --table "$l" >/dev/null && ctl volume suspend lin --deadline-ms 1000 \
-    >/dev/null && ctl volume resume lin >/dev/null || fail "swapping lin"
-  ctl volume load str --table "$s" >/dev/null && ctl volume suspend str >/dev/null &&
-    ctl volume resume str >/dev/null || fail "swapping str"
-  kill -0 $io0 2>/dev/null && kill -0 $io1 2>/dev/null && swaps=$((swaps + 1))
-  sleep 0.05
+  swap lin "$l" --deadline-ms 1000
+  swap str "$s"
+  kill -0 $io0 && kill -0 $io1 || fail "qemu-io loops ended early"
 done
-wait $io0 || fail "qemu-io on LUN 0: $(tail -3 "$work/io0")"
-wait $io1 || fail "qemu-io on LUN 1: $(tail -3 "$work/io1")"
+touch "$work/stop"
+wait $io0 $io1
 for f in io0 io1; do
-  grep -q "verification failed\|error" "$work/$f" && { grep -m3 "failed\|error" "$work/$f"; fail "$f"; }
-  [ "$(grep -c '^read 262144/262144' "$work/$f")" = 384 ] || fail "$f: not every read completed"
+  grep -q "verification failed\|error\|exit status" "$work/$f" &&
+    { grep -m3 "failed\|error\|exit status" "$work/$f"; fail "$f"; }
+  rounds=$(grep -c "^round .* done" "$work/$f")
+  [ "$(grep -c '^read 262144/262144' "$work/$f")" = $((64 * rounds)) ] ||
+    fail "$f: not every read of $rounds rounds completed"
 done
-[ $swaps -ge 3 ] || fail "only $swaps table swaps happened while qemu-io ran (make its I/O longer)"
-ctl volume status lin | grep -q "generation 41" || { ctl volume status lin; fail "generation"; }
-pass "$swaps swaps of both tables during I/O, every pattern read back"
-qemu-io -f raw "$url/0" -c "read -P $(((6 * 37 + 512) % 251)) 512K 256K" >"$work/after"
-grep -q "verification failed" "$work/after" && fail "data after the swaps"
+ctl volume status lin | grep -q "generation 11" || { ctl volume status lin; fail "generation"; }
+pass "10 swaps of both tables during $rounds+ rounds of qemu-io, every pattern read back"
+# One more swap with the data at rest, then every chunk of each LUN's last round.
+swap lin "$lin_b"
+swap str "$str_b"
+for lun in 0 1; do
+  last=$(sed -n 's/^round \([0-9]*\) done$/\1/p' "$work/io$lun" | tail -1)
+  mapfile -t args < <(io_script "$last" -r)
+  qemu-io -f raw "$url/$lun" "${args[@]}" >"$work/after$lun"
+  grep -q "verification failed" "$work/after$lun" && fail "LUN $lun: data after the swaps"
+  [ "$(grep -c '^read 262144/262144' "$work/after$lun")" = 64 ] || fail "LUN $lun: reads after"
+done
+pass "the data reads back on the swapped tables"
 
 echo "== EXTENDED COPY between the volume LUNs"
 qemu-io -f raw "$url/0" -c "write -P 0x5a 0 16M" >/dev/null
