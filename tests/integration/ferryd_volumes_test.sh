@@ -9,7 +9,8 @@
 #    the copy counted as offloaded;
 #  - ferryctl volume remove refused while a LUN or another volume uses the volume, naming
 #    the user; create/status/table/message/list, table errors with their line numbers;
-#  - bad volume configurations refused before anything listens, naming volume and line.
+#  - bad volume configurations refused before anything listens, naming volume and line;
+#  - ferryd stops cleanly while a volume is suspended with I/O queued on it.
 # Usage: ferryd_volumes_test.sh FERRYD FERRYCTL. Exit 77 when qemu-utils are missing.
 set -euo pipefail
 ferryd=$(realpath "$1")
@@ -173,10 +174,23 @@ assert c["bytes_offloaded"] >= 16 << 20, c
 PY
 pass "qemu-img convert -C copied lin to str by EXTENDED COPY, bytes identical"
 
-echo "== stop"
+echo "== stop while a volume is suspended with a read queued"
+ctl volume suspend lin >/dev/null || fail "suspend before stop"
+timeout 60 qemu-io -f raw "$url/0" -c "read 0 1M" >"$work/queued" 2>&1 &
+reader=$!
+for _ in $(seq 50); do
+  ctl volume status lin | grep -q "queued [1-9]" && break
+  sleep 0.1
+done
+ctl volume status lin | grep -q "suspended, .* queued [1-9]" ||
+  { ctl volume status lin; fail "the read was not queued by the suspended volume"; }
 kill -TERM "$pid"
-wait "$pid" || fail "ferryd did not stop cleanly"
+wait "$pid" || fail "ferryd did not stop cleanly with a suspended volume"
 pid=""
+wait $reader || true
+grep -q "volume lin was suspended: resumed so that its I/O ends" "$work/ferryd.log" ||
+  fail "stopping ferryd did not resume the suspended volume"
+pass "ferryd resumed the suspended volume and stopped cleanly"
 errors=$(grep -E '\] \[(error|critical)\] ' "$work/ferryd.log" || true)
 [ -z "$errors" ] || { echo "$errors" >&2; fail "ferryd logged errors"; }
 echo "volumes: all passed"
