@@ -1,9 +1,11 @@
 // ferryd's admin socket: JSON-RPC 2.0 over a Unix stream socket, one request per line and
-// one response line each. ferryctl is its client (`ferryctl status|sessions|luns`).
+// one response line each. ferryctl is its client (`ferryctl status|sessions|luns|lun|volume`).
 //
 // The socket is created mode 0600 (root's tool for root's daemon). A thread of its own
 // accepts and reads; every method runs on the daemon's reactor (posted there), so handlers
-// see the iSCSI server's state without locks.
+// see the iSCSI server's state without locks. One request is answered at a time: a method
+// that waits (a volume's suspend draining its I/O) holds the next request back until it
+// answers.
 #pragma once
 
 #include <atomic>
