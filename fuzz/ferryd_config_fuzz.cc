@@ -1,6 +1,8 @@
 // Fuzz target: ferryd's configuration decoder (ParseConfig).
 // Invariants: never crashes; an accepted configuration has no dangling reference (every LUN
-// names a backstore, every auth group named exists) and every error names a JSON path.
+// names a backstore or a volume, every auth group named exists), volume names are unique
+// and apart from backstore names, volume tables are not empty, and every error names a
+// JSON path.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -22,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& t : c->targets) {
     if (t.portal_groups.empty() || t.luns.empty()) std::abort();
     for (const auto& l : t.luns) {
-      if (c->FindBackstore(l.backstore) == nullptr) std::abort();
+      if (!c->FindBackstore(l.backstore) && !c->FindVolume(l.backstore)) std::abort();
     }
     if (!t.auth_group.empty() && !c->FindAuthGroup(t.auth_group)) std::abort();
     for (const auto& a : t.acls) {
@@ -31,6 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& b : c->backstores) {
     if (b.block_size < 512 || b.size_bytes % b.block_size != 0) std::abort();
+  }
+  for (const auto& v : c->volumes) {
+    if (c->FindVolume(v.name) != &v || c->FindBackstore(v.name) != nullptr) std::abort();
+    if (!ferry::daemon::ValidDeviceName(v.name) || v.table.empty()) std::abort();
   }
   return 0;
 }

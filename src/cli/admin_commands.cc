@@ -10,6 +10,7 @@
 
 #include "base/size_parse.h"
 #include "cli/copy_command.h"
+#include "cli/volume_commands.h"
 
 namespace ferry::cli {
 namespace {
@@ -22,8 +23,10 @@ std::string Str(const json& j, const char* k) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
+}  // namespace
+
 // Fixed-width columns sized to their widest cell.
-void Table(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+void PrintTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
   std::vector<size_t> w;
   for (const auto& r : rows) {
     w.resize(std::max(w.size(), r.size()));
@@ -37,8 +40,6 @@ void Table(const std::vector<std::vector<std::string>>& rows, std::ostream& out)
     out << "\n";
   }
 }
-
-}  // namespace
 
 Result<json> CallAdmin(const std::string& socket_path, const std::string& method,
                        const json& params) {
@@ -119,7 +120,7 @@ void PrintStatus(const json& r, std::ostream& out) {
                     open ? "open" : Str(t, "acl_entries") + " entries",
                     t.value("chap", false) ? "required" : "-"});
   }
-  Table(rows, out);
+  PrintTable(rows, out);
   PrintCopy(r.value("copy", json::object()), out);
 }
 
@@ -136,7 +137,7 @@ void PrintSessions(const json& r, std::ostream& out) {
                     Str(s, "header_digest") + "/" + Str(s, "data_digest"),
                     s.value("chap", false) ? "yes" : "no", Str(s, "commands")});
   }
-  Table(rows, out);
+  PrintTable(rows, out);
 }
 
 void PrintLuns(const json& r, std::ostream& out) {
@@ -148,7 +149,7 @@ void PrintLuns(const json& r, std::ostream& out) {
                     l.value("write_protect", false) ? "yes" : "no", Str(l, "serial"),
                     Str(l, "target_sessions")});
   }
-  Table(rows, out);
+  PrintTable(rows, out);
 }
 
 void AddAdminCommands(CLI::App& app, AdminArgs* args) {
@@ -163,13 +164,14 @@ void AddAdminCommands(CLI::App& app, AdminArgs* args) {
                        Cmd{"luns", "every LUN with its backstore, size and identity"}}) {
     app.add_subcommand(c.name, c.help)->add_flag("--json", args->json, "print ferryd's JSON");
   }
+  AddVolumeCommands(app, &args->volume);
   CLI::App* lun = app.add_subcommand("lun", "change a target's LUNs while ferryd runs");
   lun->require_subcommand(1);
-  CLI::App* add = lun->add_subcommand(
-      "add", "map a backstore of the configuration as a LUN (until ferryd restarts)");
+  CLI::App* add =
+      lun->add_subcommand("add", "map a backstore or volume as a LUN (until ferryd restarts)");
   add->add_option("TARGET", args->target, "target IQN")->required();
   add->add_option("LUN", args->lun, "LUN number (0..16383)")->required();
-  add->add_option("BACKSTORE", args->backstore, "backstore name")->required();
+  add->add_option("BACKSTORE", args->backstore, "backstore or volume name")->required();
   add->add_flag("--write-protect", args->write_protect, "the LUN is write-protected");
   CLI::App* remove = lun->add_subcommand("remove", "unmap a LUN (until ferryd restarts)");
   remove->add_option("TARGET", args->target, "target IQN")->required();
@@ -199,6 +201,9 @@ int RunLun(CLI::App& lun, const AdminArgs& args, std::ostream& out, std::ostream
 
 int RunAdmin(CLI::App& app, const AdminArgs& args, std::ostream& out, std::ostream& err) {
   if (CLI::App* lun = app.get_subcommand("lun"); lun->parsed()) return RunLun(*lun, args, out, err);
+  if (CLI::App* v = app.get_subcommand("volume"); v->parsed()) {
+    return RunVolume(*v, args.socket, args.volume, out, err);
+  }
   for (const char* m : {"status", "sessions", "luns"}) {
     if (!app.get_subcommand(m)->parsed()) continue;
     auto r = CallAdmin(args.socket, m, json::object());

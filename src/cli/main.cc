@@ -1,5 +1,5 @@
 // ferryctl: Ferry's command-line tool: `ferryctl copy` works on devices and files directly;
-// status, sessions and luns ask a running ferryd through its admin socket.
+// status, sessions, luns, lun and volume ask a running ferryd through its admin socket.
 #include <sys/ioctl.h>
 #include <unistd.h>
 

@@ -165,11 +165,11 @@ std::string AdminServer::Answer(const std::string& line) {
   auto done = std::make_shared<std::promise<std::string>>();
   std::future<std::string> answer = done->get_future();
   reactor_->Post([this, done, r = std::make_shared<AdminRequest>(*req)] {
-    json result;
-    Status st = handler_(*r, &result);
-    if (st.ok()) return done->set_value(EncodeAdminResult(r->id, result));
-    const int c = st.code() == StatusCode::kUnimplemented ? -32601 : -32000;
-    done->set_value(EncodeAdminError(r->id, c, st.message()));
+    handler_(*r, [done, id = r->id](Status st, json result) {
+      if (st.ok()) return done->set_value(EncodeAdminResult(id, result));
+      const int c = st.code() == StatusCode::kUnimplemented ? -32601 : -32000;
+      done->set_value(EncodeAdminError(id, c, st.message()));
+    });
   });
   // The reactor runs until ferryd stops; while stopping, give up instead of waiting forever.
   while (answer.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {

@@ -1,9 +1,11 @@
 // ferryd's admin socket: JSON-RPC 2.0 over a Unix stream socket, one request per line and
-// one response line each. ferryctl is its client (`ferryctl status|sessions|luns`).
+// one response line each. ferryctl is its client (`ferryctl status|sessions|luns|lun|volume`).
 //
 // The socket is created mode 0600 (root's tool for root's daemon). A thread of its own
 // accepts and reads; every method runs on the daemon's reactor (posted there), so handlers
-// see the iSCSI server's state without locks.
+// see the iSCSI server's state without locks. One request is answered at a time: a method
+// that waits (a volume's suspend draining its I/O) holds the next request back until it
+// answers.
 #pragma once
 
 #include <atomic>
@@ -33,8 +35,12 @@ std::string EncodeAdminError(const nlohmann::json& id, int code, std::string_vie
 
 class AdminServer {
  public:
-  // Runs on the reactor. Unimplemented -> "method not found"; other errors -> their message.
-  using Handler = std::function<Status(const AdminRequest& req, nlohmann::json* result)>;
+  // The answer to one request: called exactly once, on the reactor, possibly after the
+  // handler returned (a method that waits, like a volume's suspend). Unimplemented ->
+  // "method not found"; other errors -> their message; OK -> `result`.
+  using Reply = std::function<void(Status st, nlohmann::json result)>;
+  // Runs on the reactor.
+  using Handler = std::function<void(const AdminRequest& req, Reply reply)>;
 
   // Binds `path` (a stale socket file is replaced; a live one is an error: another ferryd).
   static Result<std::unique_ptr<AdminServer>> Start(io::Reactor* reactor, std::string path,

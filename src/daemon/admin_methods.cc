@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "daemon/volume_methods.h"
 
 namespace ferry::daemon {
 namespace {
@@ -36,7 +37,7 @@ json LunsJson(const DaemonState& d) {
       out.push_back({{"target", t->config().name},
                      {"lun", lun},
                      {"backstore", b->config.name},
-                     {"type", b->config.type == BackstoreConfig::Type::kRam ? "ram" : "file"},
+                     {"type", BackstoreTypeName(b->config.type)},
                      {"path", b->config.path},
                      {"size_bytes", g.num_blocks.value() * g.block_size},
                      {"block_size", g.block_size},
@@ -151,8 +152,9 @@ Status MapLun(DaemonState& d, const json& p, json* result) {
     return InvalidArgument("\"backstore\" (a string) is required");
   auto it = d.setup.backstores.find(bs->get<std::string>());
   if (it == d.setup.backstores.end()) {
-    return NotFound("no backstore " + bs->get<std::string>() +
-                    " (backstores come from the configuration file)");
+    return NotFound("no backstore or volume " + bs->get<std::string>() +
+                    " (backstores come from the configuration file; ferryctl volume list "
+                    "shows the volumes)");
   }
   for (const auto& other : d.server->targets()) {
     for (const auto& [n, tl] : other->Luns()) {
@@ -167,6 +169,7 @@ Status MapLun(DaemonState& d, const json& p, json* result) {
     return InvalidArgument("\"write_protect\" is true or false");
   const bool write_protect = wp != p.end() && wp->get<bool>();
   FERRY_RETURN_IF_ERROR(t->MapLun(lun, {it->second.lu, write_protect}));
+  if (it->second.volume != nullptr) it->second.volume->Open();  // closed by lun_unmap
   FERRY_LOG_INFO("admin: {} LUN {} is now backstore {}{}", t->config().name, lun, it->first,
                  write_protect ? " (write-protected)" : "");
   d.server->LunsChanged(t);
@@ -178,16 +181,18 @@ Status UnmapLun(DaemonState& d, const json& p, json* result) {
   iscsi::Target* t = nullptr;
   uint64_t lun = 0;
   FERRY_RETURN_IF_ERROR(TargetAndLun(d, p, &t, &lun));
+  const auto luns = t->Luns();
+  auto held = luns.find(lun);
+  const Backstore* b = held == luns.end() ? nullptr : BackstoreOf(d.setup, held->second.lu.get());
   FERRY_RETURN_IF_ERROR(t->UnmapLun(lun));
+  if (b != nullptr && b->volume != nullptr) b->volume->Close();
   FERRY_LOG_INFO("admin: {} LUN {} removed", t->config().name, lun);
   d.server->LunsChanged(t);
   *result = {{"target", t->config().name}, {"lun", lun}};
   return Status::Ok();
 }
 
-}  // namespace
-
-Status HandleAdmin(DaemonState& d, const AdminRequest& req, json* result) {
+Status HandleSync(DaemonState& d, const AdminRequest& req, json* result) {
   if (req.method == "status") {
     *result = StatusJson(d);
   } else if (req.method == "sessions") {
@@ -200,9 +205,19 @@ Status HandleAdmin(DaemonState& d, const AdminRequest& req, json* result) {
     return UnmapLun(d, req.params, result);
   } else {
     return Unimplemented("unknown method '" + req.method +
-                         "' (status, sessions, luns, lun_map, lun_unmap)");
+                         "' (status, sessions, luns, lun_map, lun_unmap, " +
+                         std::string(kVolumeMethodNames) + ")");
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+void HandleAdmin(DaemonState& d, const AdminRequest& req, AdminServer::Reply reply) {
+  if (HandleVolumeMethod(d, req, reply)) return;
+  json result;
+  Status st = HandleSync(d, req, &result);
+  reply(std::move(st), std::move(result));
 }
 
 }  // namespace ferry::daemon

@@ -145,11 +145,7 @@ class Obj {
   std::string path_;
 };
 
-bool ValidName(std::string_view n) {
-  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
+bool ValidName(std::string_view n) { return ValidDeviceName(n); }
 
 Status ParseBackstore(const std::string& name, const Obj& o, BackstoreConfig* b) {
   if (!ValidName(name)) {
@@ -194,6 +190,61 @@ Status ParseBackstore(const std::string& name, const Obj& o, BackstoreConfig* b)
   }
   if (ram && (b->create || b->direct)) {
     return Bad(o.path(), "\"create\" and \"direct\" apply to file backstores only");
+  }
+  return Status::Ok();
+}
+
+// "table": one string (lines separated by newlines) or an array of lines.
+Status ParseTableText(const Obj& o, std::string* out) {
+  const json* t = o.Get("table");
+  const std::string path = Child(o.path(), "table");
+  if (t == nullptr) return Bad(path, "required: \"0 2048 linear r0 0\" or an array of lines");
+  if (t->is_string()) {
+    *out = t->get<std::string>();
+  } else if (t->is_array()) {
+    for (size_t i = 0; i < t->size(); ++i) {
+      const json& line = (*t)[i];
+      if (!line.is_string()) return Bad(Index(path, i), "expected a table line (a string)");
+      const std::string& l = line.get_ref<const std::string&>();
+      if (l.find('\n') != std::string::npos) {
+        return Bad(Index(path, i), "one table line per string (no newlines inside)");
+      }
+      *out += (i ? "\n" : "") + l;
+    }
+  } else {
+    return Bad(path, "expected a string or an array of lines, got " + Obj::Type(*t));
+  }
+  if (out->find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Bad(path, "the table is empty: a volume needs at least one line");
+  }
+  return Status::Ok();
+}
+
+// "volumes": [{"name", "table"}]. Names share one namespace with backstores (both are
+// devices that tables and LUNs name). Tables are checked when ferryd opens them.
+Status ParseVolumes(const Obj& top, Config* c) {
+  const json* v = top.Get("volumes");
+  if (v == nullptr) return Status::Ok();
+  const std::string path = Child(top.path(), "volumes");
+  if (!v->is_array()) return Bad(path, "expected an array of {\"name\", \"table\"} objects");
+  for (size_t i = 0; i < v->size(); ++i) {
+    const Obj o((*v)[i], Index(path, i));
+    FERRY_RETURN_IF_ERROR(o.Check({"name", "table"}));
+    VolumeConfig vc;
+    FERRY_RETURN_IF_ERROR(o.Str("name", &vc.name, true));
+    if (!ValidName(vc.name)) {
+      return Bad(Child(o.path(), "name"),
+                 "volume names are 1..64 of [A-Za-z0-9._-] (they name files)");
+    }
+    if (c->FindVolume(vc.name) != nullptr) {
+      return Bad(Child(o.path(), "name"), "a second volume named '" + vc.name + "'");
+    }
+    if (c->FindBackstore(vc.name) != nullptr) {
+      return Bad(Child(o.path(), "name"),
+                 "'" + vc.name + "' is already a backstore: volumes and backstores share names");
+    }
+    FERRY_RETURN_IF_ERROR(ParseTableText(o, &vc.table));
+    c->volumes.push_back(std::move(vc));
   }
   return Status::Ok();
 }
@@ -332,8 +383,9 @@ Status ParseTarget(const std::string& name, const Obj& t, const Config& c, Targe
     if (!numbers.insert(e.lun).second) {
       return Bad(Child(l.path(), "lun"), "LUN " + std::to_string(e.lun) + " is used twice");
     }
-    if (c.FindBackstore(e.backstore) == nullptr) {
-      return Bad(Child(l.path(), "backstore"), "no backstore named '" + e.backstore + "'");
+    if (c.FindBackstore(e.backstore) == nullptr && c.FindVolume(e.backstore) == nullptr) {
+      return Bad(Child(l.path(), "backstore"),
+                 "no backstore or volume named '" + e.backstore + "'");
     }
     tc->luns.push_back(e);
   }
@@ -444,7 +496,7 @@ Result<Config> ParseConfig(std::string_view text) {
   FERRY_RETURN_IF_ERROR(
       top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
                  "nop_timeout_s", "login_timeout_s", "max_connections", "copy", "sanitize",
-                 "auth_groups", "backstores", "targets"}));
+                 "auth_groups", "backstores", "volumes", "targets"}));
   FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {
     c.auth_groups.emplace_back();
@@ -457,12 +509,14 @@ Result<Config> ParseConfig(std::string_view text) {
     c.backstores.emplace_back();
     return ParseBackstore(n, o, &c.backstores.back());
   }));
+  FERRY_RETURN_IF_ERROR(ParseVolumes(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "targets", [&](const std::string& n, Obj o) {
     c.targets.emplace_back();
     return ParseTarget(n, o, c, &c.targets.back());
   }));
   if (c.targets.empty()) return Bad("$.targets", "no targets: nothing to serve");
-  // A backstore behind two targets would get two identities' worth of state: refuse.
+  // A backstore (or volume) behind two targets would get two identities' worth of state:
+  // refuse.
   std::map<std::string, std::string> owner;
   for (const TargetConfig& t : c.targets) {
     for (size_t i = 0; i < t.luns.size(); ++i) {
@@ -522,6 +576,28 @@ const BackstoreConfig* Config::FindBackstore(std::string_view name) const {
     if (b.name == name) return &b;
   }
   return nullptr;
+}
+
+const VolumeConfig* Config::FindVolume(std::string_view name) const {
+  for (const auto& v : volumes) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
+const char* BackstoreTypeName(BackstoreConfig::Type t) {
+  switch (t) {
+    case BackstoreConfig::Type::kRam: return "ram";
+    case BackstoreConfig::Type::kFile: return "file";
+    case BackstoreConfig::Type::kVolume: return "volume";
+  }
+  return "?";
+}
+
+bool ValidDeviceName(std::string_view n) {
+  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 const AuthGroupConfig* Config::FindAuthGroup(std::string_view name) const {

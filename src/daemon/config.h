@@ -1,5 +1,5 @@
-// ferryd's configuration file (JSON): backstores, CHAP credential references, targets with
-// portal groups, LUNs and ACLs. docs/ferryd-config.md describes every key.
+// ferryd's configuration file (JSON): backstores, volumes, CHAP credential references,
+// targets with portal groups, LUNs and ACLs. docs/ferryd-config.md describes every key.
 //
 // ParseConfig is a pure decoder (fuzzed by fuzz/ferryd_config_fuzz.cc): it checks syntax,
 // types, ranges, names and cross references, and reports the first problem as
@@ -24,7 +24,9 @@ namespace ferry::daemon {
 
 struct BackstoreConfig {
   std::string name;
-  enum class Type { kRam, kFile } type = Type::kRam;
+  // kVolume: a volume (VolumeConfig) serving as a LUN's backstore; never parsed from
+  // "backstores", made by the daemon for each volume.
+  enum class Type { kRam, kFile, kVolume } type = Type::kRam;
   std::string path;         // file
   uint64_t size_bytes = 0;  // ram: required; file: 0 = the file's size
   uint32_t block_size = 512;
@@ -32,6 +34,18 @@ struct BackstoreConfig {
   bool direct = false;  // file: O_DIRECT
   bool read_only = false;
   std::string product;  // INQUIRY product id; default: the backstore name
+};
+
+// "ram", "file", "volume".
+const char* BackstoreTypeName(BackstoreConfig::Type t);
+
+// A device-mapper-style volume (src/volume/volume.h): its table in dmsetup syntax. The
+// table's device names are backstores or other volumes, in any order in the file; the
+// daemon parses the tables (volume::Table::Parse) when it opens the devices, since only
+// then are sizes and the target types' checks known (volumes.h).
+struct VolumeConfig {
+  std::string name;
+  std::string table;  // lines joined with '\n'; line numbers count from the first
 };
 
 // CHAP credentials by reference: secrets live in files (mode 0600), never in the config.
@@ -103,14 +117,20 @@ struct Config {
   // SANITIZE OVERWRITE: bytes per second each logical unit is overwritten at (0: no cap).
   uint64_t sanitize_bandwidth = 0;
   std::vector<BackstoreConfig> backstores;
+  std::vector<VolumeConfig> volumes;
   std::vector<AuthGroupConfig> auth_groups;
   std::vector<TargetConfig> targets;
 
   const BackstoreConfig* FindBackstore(std::string_view name) const;
+  const VolumeConfig* FindVolume(std::string_view name) const;
   const AuthGroupConfig* FindAuthGroup(std::string_view name) const;
 };
 
 Result<Config> ParseConfig(std::string_view json_text);
+
+// Backstore and volume names: 1..64 of [A-Za-z0-9._-] (they name files in the state
+// directory).
+bool ValidDeviceName(std::string_view name);
 
 // "ip:port" or "[v6]:port" -> portal; `what` names the value in errors.
 Result<PortalConfig> ParsePortal(std::string_view s);

@@ -122,7 +122,7 @@ const Bad kBad[] = {
      "portals[0]: 'localhost' is not an IP address"},
     {R"({"targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
          "luns": [{"lun": 0, "backstore": "missing"}]}}})",
-     "luns[0].backstore: no backstore named 'missing'"},
+     "luns[0].backstore: no backstore or volume named 'missing'"},
     {R"({"backstores": {"a": {"type": "ram", "size": "1M"}},
          "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1"]}],
          "luns": [{"lun": 0, "backstore": "a"}, {"lun": 0, "backstore": "a"}]}}})",
@@ -185,6 +185,61 @@ TEST(Config, Portals) {
        {"", ":3260", "1.2.3.4:", "1.2.3.4:x", "[::1", "[::1]x", "1.2.3.4:123456"}) {
     EXPECT_FALSE(ParsePortal(bad).ok()) << bad;
   }
+}
+
+}  // namespace
+}  // namespace ferry::daemon
+
+namespace ferry::daemon {
+namespace {
+
+// A configuration with volumes and a target whose LUN names `lun_backstore`.
+std::string WithVolumes(const std::string& volumes, const std::string& lun_backstore = "r0") {
+  return R"({"backstores": {"r0": {"type": "ram", "size": "1M"}}, "volumes": )" + volumes +
+         R"(, "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1,
+         "portals": ["127.0.0.1"]}], "luns": [{"lun": 0, "backstore": ")" +
+         lun_backstore + R"("}]}}})";
+}
+
+TEST(ConfigVolumes, ParsesStringsAndLineArrays) {
+  auto c = ParseConfig(WithVolumes(R"([{"name": "top", "table": "0 8 linear v 0"},
+      {"name": "v", "table": ["0 1024 linear r0 0", "# a comment", "1024 1024 zero"]}])",
+                                   "top"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->volumes.size(), 2u);
+  EXPECT_EQ(c->FindVolume("top")->table, "0 8 linear v 0");
+  EXPECT_EQ(c->FindVolume("v")->table, "0 1024 linear r0 0\n# a comment\n1024 1024 zero");
+  EXPECT_EQ(c->targets[0].luns[0].backstore, "top");
+  EXPECT_EQ(c->FindVolume("r0"), nullptr);
+}
+
+TEST(ConfigVolumes, RefusesWithPathAndReason) {
+  const std::pair<std::string, std::string> bad[] = {
+      {R"({"name": "v"})", "$.volumes: expected an array"},
+      {R"([{"name": "v"}])", "$.volumes[0].table: required"},
+      {R"([{"table": "0 8 zero"}])", "$.volumes[0].name: required"},
+      {R"([{"name": "a b", "table": "0 8 zero"}])", "$.volumes[0].name: volume names are 1..64"},
+      {R"([{"name": "v", "table": "0 8 zero", "size": 1}])", "$.volumes[0].size: unknown key"},
+      {R"([{"name": "v", "table": 5}])", "$.volumes[0].table: expected a string or an array"},
+      {R"([{"name": "v", "table": ["0 8 zero", 1]}])", "$.volumes[0].table[1]: expected a table"},
+      {R"([{"name": "v", "table": ["0 8 zero\n8 8 zero"]}])",
+       "$.volumes[0].table[0]: one table line per string"},
+      {R"([{"name": "v", "table": " \n "}])", "$.volumes[0].table: the table is empty"},
+      {R"([{"name": "v", "table": []}])", "$.volumes[0].table: the table is empty"},
+      {R"([{"name": "v", "table": "0 8 zero"}, {"name": "v", "table": "0 8 zero"}])",
+       "$.volumes[1].name: a second volume named 'v'"},
+      {R"([{"name": "r0", "table": "0 8 zero"}])",
+       "$.volumes[0].name: 'r0' is already a backstore"},
+  };
+  for (const auto& [volumes, want] : bad) {
+    auto c = ParseConfig(WithVolumes(volumes));
+    ASSERT_FALSE(c.ok()) << volumes;
+    EXPECT_NE(c.status().message().find(want), std::string_view::npos)
+        << volumes << "\n  got: " << c.status().message() << "\n  want: " << want;
+  }
+  auto c = ParseConfig(WithVolumes(R"([{"name": "v", "table": "0 8 zero"}])", "w"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("no backstore or volume named 'w'"), std::string_view::npos);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "daemon/config.h"
 #include "daemon/identity.h"
 #include "daemon/setup.h"
+#include "daemon/volumes.h"
 #include "io/reactor.h"
 #include "iscsi/target.h"
 
@@ -61,7 +62,8 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
       const Backstore& b = r.setup.backstores.at(t.luns[i].backstore);
       std::printf(
           "%sLUN %llu: %s %s", i ? ", " : "", static_cast<unsigned long long>(t.luns[i].lun),
-          b.config.type == BackstoreConfig::Type::kRam ? "RAM" : "file", b.config.name.c_str());
+          b.config.type == BackstoreConfig::Type::kRam ? "RAM" : BackstoreTypeName(b.config.type),
+          b.config.name.c_str());
     }
     std::printf(")\n");
   }
@@ -117,6 +119,24 @@ Status StartCopyManager(DaemonState& r, io::Reactor* re) {
   return Status::Ok();
 }
 
+// A volume left suspended would hold its queued requests, and the sessions waiting for them,
+// forever: while stopping, resume every suspended volume (into its loaded table, if any).
+void ResumeSuspendedVolumes(Setup& s) {
+  for (auto& [name, b] : s.backstores) {
+    if (b.volume == nullptr || !b.volume->suspended()) continue;
+    if (b.volume->Resume().ok()) {
+      b.loaded.reset();
+      FERRY_LOG_WARN("ferryd: volume {} was suspended: resumed so that its I/O ends", name);
+    }  // else still draining: the next tick tries again
+  }
+}
+
+// The volumes of the configuration, after the backstores: their tables are built on `re`.
+Status OpenConfigVolumes(DaemonState& r, io::Reactor* re) {
+  FERRY_ASSIGN_OR_RETURN(r.volume_env, VolumeEnv::Create(re, r.setup.registry));
+  return OpenVolumes(r.config, r.state_dir, *r.volume_env, &r.setup);
+}
+
 int FlushBackstores(io::Reactor* re, const Setup& setup) {
   std::vector<std::unique_ptr<block::IoRequest>> reqs;
   int pending = 0, failed = 0;
@@ -150,8 +170,11 @@ int RunDaemon(const DaemonOptions& o) {
   if (r.state_dir.empty()) r.state_dir = r.config.state_dir;
   if (r.state_dir.empty()) r.state_dir = "/var/lib/ferry";
   if (o.check_only) {
-    std::printf("ferryd: %s is valid (%zu backstores, %zu targets)\n", o.config_path.c_str(),
-                r.config.backstores.size(), r.config.targets.size());
+    std::printf(
+        "ferryd: %s is valid (%zu backstores, %zu volumes, %zu targets; volume tables are "
+        "checked when ferryd starts)\n",
+        o.config_path.c_str(), r.config.backstores.size(), r.config.volumes.size(),
+        r.config.targets.size());
     return 0;
   }
   auto setup = Prepare(r.config, r.state_dir);
@@ -159,6 +182,14 @@ int RunDaemon(const DaemonOptions& o) {
   r.setup = std::move(*setup);
   auto reactor = io::Reactor::Create({.name = "ferryd"});
   if (!reactor.ok()) return Fail(1, reactor.status().message());
+  // The volumes' copy engine lives on the reactor: it goes first, however RunDaemon returns.
+  struct DropVolumeEnv {
+    DaemonState& r;
+    ~DropVolumeEnv() { r.volume_env.reset(); }
+  } drop_volume_env{r};
+  if (Status st = OpenConfigVolumes(r, reactor->get()); !st.ok()) {
+    return Fail(2, (o.config_path.empty() ? "" : o.config_path + ": ") + std::string(st.message()));
+  }
   // One reactor per core: this thread's (it also accepts and answers the admin socket) and
   // reactors-1 more on threads of their own; connections are spread over all of them.
   const unsigned reactors =
@@ -183,9 +214,10 @@ int RunDaemon(const DaemonOptions& o) {
   std::string admin_path = o.admin_socket;
   if (admin_path.empty()) admin_path = r.config.admin_socket;
   if (admin_path.empty()) admin_path = r.state_dir + "/ferryd.sock";
-  auto admin = AdminServer::Start(
-      reactor->get(), admin_path,
-      [&r](const AdminRequest& req, json* result) { return HandleAdmin(r, req, result); });
+  auto admin = AdminServer::Start(reactor->get(), admin_path,
+                                  [&r](const AdminRequest& req, AdminServer::Reply reply) {
+                                    HandleAdmin(r, req, std::move(reply));
+                                  });
   if (!admin.ok()) return Fail(1, admin.status().message());
   PrintBanner(r, admin_path);
   struct sigaction sa {};
@@ -204,6 +236,7 @@ int RunDaemon(const DaemonOptions& o) {
       server.Stop();
       r.copy->CancelAll();  // background copies (IMMED) stop with the sessions
     }
+    if (stopping) ResumeSuspendedVolumes(r.setup);
     re->RunAfter(std::chrono::milliseconds(100), [&] { poll(); });
   };
   poll();

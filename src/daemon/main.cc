@@ -12,9 +12,11 @@ int main(int argc, char** argv) {
   CLI::App app{"ferryd: Ferry's storage daemon (iSCSI target with copy offload)", "ferryd"};
   ferry::daemon::DaemonOptions o;
   app.add_option("--config", o.config_path,
-                 "JSON configuration (docs/ferryd-config.md); without it, the embedded "
+                 "JSON configuration: backstores, volumes, targets (docs/ferryd-config.md); "
+                 "without it, the embedded "
                  "default (RAM LUN 0, file LUN 1, iqn.2026-11.org.ferry:demo)");
-  app.add_flag("--check", o.check_only, "validate the configuration and exit");
+  app.add_flag("--check", o.check_only,
+               "validate the configuration and exit (volume tables are checked at start)");
   app.add_option("--state-dir", o.state_dir,
                  "LUN identities, file LUNs with relative paths, the admin socket "
                  "(default: the config's state_dir, else /var/lib/ferry)");

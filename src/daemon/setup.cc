@@ -120,7 +120,8 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
     FERRY_RETURN_IF_ERROR(LoadOrCreateIdentity(state_dir, b.name, &id));
     auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, b.read_only);
     lu->set_sanitize_rate(c.sanitize_bandwidth);
-    s.backstores[b.name] = Backstore{b, *dev, std::move(lu)};
+    FERRY_RETURN_IF_ERROR(s.registry->Add(*dev));
+    s.backstores[b.name] = Backstore{.config = b, .device = *dev, .lu = std::move(lu)};
   }
   return s;
 }
@@ -145,7 +146,9 @@ std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
       tc.portal_groups.push_back(std::move(pg));
     }
     for (const TargetLunConfig& l : t.luns) {
-      tc.luns[l.lun] = {s.backstores.at(l.backstore).lu, l.write_protect};
+      const Backstore& b = s.backstores.at(l.backstore);
+      if (b.volume != nullptr) b.volume->Open();  // the LUN holds it (closed by lun_unmap)
+      tc.luns[l.lun] = {b.lu, l.write_protect};
     }
     if (!t.auth_group.empty()) tc.chap = s.auth.at(t.auth_group);
     if (!c.chap_algorithms.empty()) tc.chap_algorithms = c.chap_algorithms;

@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "base/status.h"
+#include "block/registry.h"
 #include "daemon/config.h"
 #include "ferry/block_device.h"
 #include "iscsi/target.h"
+#include "volume/table.h"
+#include "volume/volume.h"
 
 namespace ferry::daemon {
 
@@ -27,19 +30,26 @@ Result<std::shared_ptr<const iscsi::ChapCredentials>> LoadAuthGroup(const AuthGr
 Config DemoConfig(const PortalConfig& portal, uint64_t lun_size);
 inline constexpr const char* kDemoTarget = "iqn.2026-11.org.ferry:demo";
 
+// A backstore of the configuration, or a volume (config.type kVolume, volumes.h).
 struct Backstore {
   BackstoreConfig config;
   std::shared_ptr<block::BlockDevice> device;
   std::shared_ptr<scsi::LogicalUnit> lu;
+  std::shared_ptr<volume::Volume> volume;  // volumes only: `device` as a Volume
+  std::shared_ptr<volume::Table> loaded;   // volumes only: the table loaded inactive, if any
+  bool from_config = false;                // volumes only: defined in the configuration file
 };
 
 struct Setup {
-  std::map<std::string, Backstore> backstores;
+  // Backstores and volumes by name: the devices volume tables look up.
+  std::shared_ptr<block::DeviceRegistry> registry = std::make_shared<block::DeviceRegistry>();
+  std::map<std::string, Backstore> backstores;  // and volumes
   std::map<std::string, std::shared_ptr<const iscsi::ChapCredentials>> auth;
   std::shared_ptr<const iscsi::ChapCredentials> discovery_chap;
 };
 
-// Reads the secrets and opens every backstore (creating the state directory).
+// Reads the secrets and opens every backstore (creating the state directory); volumes are
+// opened after it (OpenVolumes in volumes.h).
 Result<Setup> Prepare(const Config& c, const std::string& state_dir);
 
 // The key of a configured portal in the map of bound addresses: "ip:port" as written, and
