@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -157,6 +158,18 @@ class Target {
   // Called once per table, by PrepareTable (table.h). The default completes OK at once.
   using PrepareDone = InlineFunction<void(ferry::Status), 48>;
   virtual void Prepare(PrepareDone done) { done(ferry::Status::Ok()); }
+  // Provisioning of the line's blocks from `offset_bytes` (GET LBA STATUS, Volume::Provisioning)
+  // for targets that own their mapping (thin): the status of the first block and how many
+  // blocks of `block_size` bytes from there (at most len_bytes / block_size) share it.
+  // std::nullopt (the default): the volume asks the devices Map() names.
+  virtual std::optional<block::ProvisioningExtent> Provisioning(uint64_t offset_bytes,
+                                                                uint64_t len_bytes,
+                                                                uint32_t block_size) const {
+    (void)offset_bytes;
+    (void)len_bytes;
+    (void)block_size;
+    return std::nullopt;
+  }
   // Hooks around suspend and resume (dm's presuspend / resume); the defaults do nothing.
   virtual void Presuspend() {}
   virtual void Resume() {}

@@ -214,6 +214,8 @@ block::ProvisioningExtent Volume::Provisioning(Lba lba, BlockCount max) const {
   if (i >= table->size()) return {true, max};
   const uint64_t end = (table->start_sectors(i) + table->target(i).num_sectors()) * kSectorBytes;
   const uint64_t len = std::min(max.value() * bs, end - off);
+  const uint64_t line_off = off - table->start_sectors(i) * kSectorBytes;
+  if (auto e = table->target(i).Provisioning(line_off, len, static_cast<uint32_t>(bs))) return *e;
   std::vector<MappedPiece> pieces;
   if (!table->Map(block::IoOp::kRead, off, len, &pieces).ok() || pieces.empty()) {
     return {true, max};
