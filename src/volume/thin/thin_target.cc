@@ -366,4 +366,118 @@ std::optional<block::ProvisioningExtent> ThinTarget::Provisioning(uint64_t offse
   return e;
 }
 
+// ---- copies inside the pool ----
+
+namespace {
+
+// The thin line of `src` holding [offset, offset + len) bytes, with the offset relative to
+// that line; nullptr when src is not a volume or the range is not inside one thin line.
+const ThinTarget* SourceLine(const block::BlockDevice& src, uint64_t* offset, uint64_t len) {
+  const auto* vol = dynamic_cast<const Volume*>(&src);
+  std::shared_ptr<Table> table = vol ? vol->active_table() : nullptr;
+  if (table == nullptr) return nullptr;
+  const size_t i = table->FindTarget(*offset / kSectorBytes);
+  if (i >= table->size()) return nullptr;
+  const uint64_t start = table->start_sectors(i) * kSectorBytes;
+  const auto* t = dynamic_cast<const ThinTarget*>(&table->target(i));
+  if (t == nullptr || *offset + len > start + t->num_sectors() * kSectorBytes) return nullptr;
+  *offset -= start;
+  return t;
+}
+
+struct ShareRun {
+  uint32_t src_dev;
+  uint64_t src_vblock;
+  uint64_t dst_vblock;
+  uint64_t count;
+};
+
+struct ShareOp {
+  std::shared_ptr<Pool> pool;
+  block::CopyLegRequest* req = nullptr;
+  io::Reactor* home = nullptr;
+  uint32_t dst_dev = 0;
+  std::vector<ShareRun> runs;
+};
+
+void FinishShare(ShareOp* op, IoStatus st) {
+  if (st == IoStatus::kOk) op->req->mechanism = block::CopyMechanism::kThinShare;
+  op->home->Post([op, st] {
+    op->req->done(st);
+    delete op;
+  });
+}
+
+void RunShare(ShareOp* op) {
+  Pool& pool = *op->pool;
+  // Wait for writes that provision or copy a block of either range.
+  for (const ShareRun& r : op->runs) {
+    for (uint64_t i = 0; i < r.count; ++i) {
+      const std::pair<uint32_t, uint64_t> cells[] = {{r.src_dev, r.src_vblock + i},
+                                                     {op->dst_dev, r.dst_vblock + i}};
+      for (const auto& [dev, vb] : cells) {
+        if (pool.Locked(dev, vb)) {
+          pool.WaitCell(dev, vb, [op](bool) { RunShare(op); });
+          return;
+        }
+      }
+    }
+  }
+  for (const ShareRun& r : op->runs) {
+    ferry::Status s =
+        pool.meta().ShareRange(r.src_dev, r.src_vblock, op->dst_dev, r.dst_vblock, r.count);
+    if (!s.ok()) {
+      FinishShare(op, IoStatus::kIoError);
+      return;
+    }
+  }
+  pool.BlocksReleased();
+  // The copy is durable when it completes, like a copy that wrote and flushed its data.
+  pool.FlushAndCommit([op](IoStatus st) { FinishShare(op, st); });
+}
+
+}  // namespace
+
+bool ThinTarget::CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const {
+  const auto* vol = dynamic_cast<const Volume*>(&src);
+  std::shared_ptr<Table> table = vol ? vol->active_table() : nullptr;
+  for (size_t i = 0; table != nullptr && i < table->size(); ++i) {
+    const auto* t = dynamic_cast<const ThinTarget*>(&table->target(i));
+    if (t != nullptr && t->pool_ == pool_ && !pool_->options().read_only) return true;
+  }
+  if (why_not != nullptr) {
+    *why_not = "'" + std::string(src.name()) + "' is not a thin volume of pool '" + pool_name_ +
+               "' (or the pool is read-only): blocks are shared only inside one pool";
+  }
+  return false;
+}
+
+void ThinTarget::SubmitCopy(block::CopyLegRequest& req) {
+  auto* op = new ShareOp;
+  op->pool = pool_;
+  op->req = &req;
+  op->home = io::Reactor::Current();
+  op->dst_dev = dev_;
+  const uint64_t bs = pool_->block_bytes();
+  bool ok = !pool_->options().read_only;
+  for (const block::CopySegment& s : req.segments) {
+    uint64_t src_off = s.src_offset_bytes;
+    const ThinTarget* src = ok ? SourceLine(*req.src, &src_off, s.len_bytes) : nullptr;
+    ok = src != nullptr && src->pool_ == pool_ && src_off % bs == 0 &&
+         s.dst_offset_bytes % bs == 0 && s.len_bytes % bs == 0;
+    if (!ok) break;
+    op->runs.push_back({src->dev_, src_off / bs, s.dst_offset_bytes / bs, s.len_bytes / bs});
+  }
+  if (!ok) {
+    // Not whole blocks of a thin of this pool: the engine copies the leg with reads and
+    // writes instead.
+    op->home->Post([op] {
+      op->req->done(IoStatus::kNotSupported);
+      delete op;
+    });
+    return;
+  }
+  pool_->reactor()->Post([op] { RunShare(op); });
+}
+
 }  // namespace ferry::volume::thin

@@ -34,6 +34,12 @@ class ThinTarget : public Target {
   std::optional<block::ProvisioningExtent> Provisioning(uint64_t offset_bytes, uint64_t len_bytes,
                                                         uint32_t block_size) const override;
 
+  // Copies between thin volumes of one pool share blocks (ShareRange) instead of moving
+  // data; legs are whole data blocks (the engine emulates unaligned edges).
+  uint32_t copy_granularity_bytes() const override { return pool_->block_bytes(); }
+  bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
+  void SubmitCopy(block::CopyLegRequest& req) override;
+
   const std::shared_ptr<Pool>& pool() const { return pool_; }
   uint32_t dev_id() const { return dev_; }
 
