@@ -80,6 +80,10 @@ void Pool::Open(std::shared_ptr<block::BlockDevice> meta, std::shared_ptr<block:
   pool->env_.reactor->Post([pool, done = std::move(done), opts]() mutable {
     if (pool->meta_ != nullptr) {  // a reloaded table: the live pool serves it
       pool->options_ = *opts;
+      if (ferry::Status s = pool->MaybeGrow(); !s.ok()) {
+        done(std::move(s));
+        return;
+      }
       done(pool);
       return;
     }
@@ -130,7 +134,7 @@ void Pool::OpenMetadata(std::shared_ptr<Pool> pool, bool blank, OpenDone done) {
       return;
     }
     pool->meta_ = std::move(r).value();
-    if (ferry::Status s = pool->CheckOpened(); !s.ok()) {
+    if (ferry::Status s = pool->CheckOpened(); !s.ok() || !(s = pool->MaybeGrow()).ok()) {
       pool->meta_.reset();
       done(std::move(s));
       return;
@@ -169,6 +173,15 @@ ferry::Status Pool::CheckOpened() const {
                            std::to_string(meta_->data_blocks()) +
                            "; use the data device the pool was created with");
   }
+  return ferry::Status::Ok();
+}
+
+ferry::Status Pool::MaybeGrow() {
+  const uint64_t have = data_->geometry().size_bytes() / block_bytes();
+  if (have <= meta_->data_blocks() || options_.read_only) return ferry::Status::Ok();
+  FERRY_RETURN_IF_ERROR(meta_->Grow(have).WithContext("data device " + DevName(*data_)));
+  FlushAndCommit(nullptr);
+  WakeSpaceWaiters();
   return ferry::Status::Ok();
 }
 

@@ -121,6 +121,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void StartCommit();
   void CommitDone(IoStatus st);
   void WakeSpaceWaiters();
+  // Grows the metadata to the data device's size when it grew (a reloaded pool table).
+  ferry::Status MaybeGrow();
   void PassDown(uint64_t first, uint64_t count);
   void Tick();
   Result<std::string> MessageOnReactor(std::span<const std::string> args);

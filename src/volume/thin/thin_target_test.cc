@@ -226,6 +226,30 @@ TEST_F(ThinTargetTest, QueueIfNoSpaceTimesOut) {
   EXPECT_EQ(Wait(*queued), IoStatus::kNoSpace);  // after about a second (the pool's tick)
 }
 
+TEST_F(ThinTargetTest, ReloadWithABiggerDataDeviceWakesQueuedWrites) {
+  AddRam("meta", 1 << 20);
+  AddRam("d0", 2 * kBlock);
+  AddRam("d1", 2 * kBlock);
+  auto datavol = Vol("datavol", "0 256 linear d0 0");
+  auto pool = Vol("pool", "0 256 thin-pool meta datavol 128 0");
+  auto thin = MakeThin("t", 1, 1 << 20);
+  Write(*thin, 0, Bytes(2 * kBlock, 1));
+  auto queued = Start(*thin, IoOp::kWrite, 2 * 128, 1, 0x77);
+  Drain();
+  EXPECT_FALSE(queued->done());
+  // Grow the data volume, then reload the pool table over it: the live pool grows.
+  ASSERT_TRUE(datavol->Load(Build("0 256 linear d0 0\n256 256 linear d1 0").value()).ok());
+  SuspendResume(*datavol);
+  ASSERT_TRUE(pool->Load(Build("0 512 thin-pool meta datavol 128 0").value()).ok());
+  SuspendResume(*pool);
+  EXPECT_EQ(Wait(*queued), IoStatus::kOk);
+  EXPECT_EQ(Read(*thin, 2 * 128, 1), Bytes(512, 0x77));
+  EXPECT_EQ(Meta().data_blocks(), 4u);
+  ASSERT_EQ(Flush(*thin), IoStatus::kOk);
+  EXPECT_NE(pool->StatusText().find(" 3/4 - rw "), std::string::npos) << pool->StatusText();
+  EXPECT_TRUE(Meta().Check().ok());
+}
+
 TEST_F(ThinTargetTest, ReopenReadsTheSame) {
   std::vector<uint8_t> a(3 * kBlock);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i / 512 + 3);

@@ -84,12 +84,15 @@ class ThinFixture : public volume::testing::VolumeFixture {
   std::shared_ptr<Volume> MakeThin(const std::string& name, uint32_t id, uint64_t bytes,
                                    bool create = true) {
     if (create) {
-      EXPECT_TRUE(Msg(*vols_[0], "create_thin " + std::to_string(id)).ok());
+      EXPECT_TRUE(Msg(*PoolVol(), "create_thin " + std::to_string(id)).ok());
     }
     return Vol(name, "0 " + std::to_string(bytes / 512) + " thin pool " + std::to_string(id));
   }
+  std::shared_ptr<Volume> PoolVol() {
+    return std::dynamic_pointer_cast<Volume>(registry_.Find("pool"));
+  }
   PoolMetadata& Meta() {
-    auto* t = dynamic_cast<ThinPoolTarget*>(&vols_[0]->active_table()->target(0));
+    auto* t = dynamic_cast<ThinPoolTarget*>(&PoolVol()->active_table()->target(0));
     return t->pool()->meta();
   }
   void Write(block::BlockDevice& dev, uint64_t lba, const std::vector<uint8_t>& data,
@@ -99,6 +102,14 @@ class ThinFixture : public volume::testing::VolumeFixture {
     EXPECT_EQ(Wait(*p), IoStatus::kOk);
   }
   IoStatus Flush(block::BlockDevice& dev) { return Io(dev, block::IoOp::kFlush, 0, 0); }
+  // Suspends and resumes `v` (into its loaded table, if any).
+  void SuspendResume(Volume& v) {
+    std::optional<Status> st;
+    v.Suspend(std::chrono::seconds(5), [&](Status s) { st.emplace(std::move(s)); });
+    reactor_->RunUntil([&] { return st.has_value(); });
+    EXPECT_TRUE(st->ok());
+    EXPECT_TRUE(v.Resume().ok());
+  }
 
   std::unique_ptr<copy::CopyEngine> engine_;
   std::unique_ptr<DataMover> mover_;
