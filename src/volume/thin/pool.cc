@@ -109,6 +109,8 @@ void Pool::OpenOnReactor(std::shared_ptr<Pool> pool, OpenDone done) {
   probe->req.iovcnt = 1;
   probe->done = std::move(done);
   probe->req.done = [pool, probe](IoStatus st) mutable {
+    // The request's callback holds the probe: clear it once this call is over.
+    pool->env_.reactor->Post([probe] { probe->req.done = nullptr; });
     OpenDone done = std::move(probe->done);
     if (st != IoStatus::kOk) {
       done(Unavailable("reading metadata device " + DevName(*pool->meta_dev_) +
@@ -296,6 +298,7 @@ void Pool::PassDown(uint64_t first, uint64_t count) {
   op->req.blocks = BlockCount(count * block_bytes() / dbs);
   discarding_[first] = count;
   op->req.done = [self = shared_from_this(), op, first](IoStatus) {
+    self->env_.reactor->Post([op] { op->req.done = nullptr; });  // it holds op
     // A failed discard only leaves the old bytes in a free block: nothing reads them.
     self->discarding_.erase(first);
     std::vector<Retry> waiters;
