@@ -78,16 +78,21 @@ void Pool::Open(std::shared_ptr<block::BlockDevice> meta, std::shared_ptr<block:
   }
   auto opts = std::make_shared<PoolOptions>(options);
   pool->env_.reactor->Post([pool, done = std::move(done), opts]() mutable {
-    if (pool->meta_ != nullptr) {  // a reloaded table: the live pool serves it
+    // A reloaded table: the live pool serves it (once it is open).
+    OpenDone reuse = [pool, done = std::move(done), opts](Result<std::shared_ptr<Pool>> r) {
+      if (!r.ok()) return done(r.status());
       pool->options_ = *opts;
-      if (ferry::Status s = pool->MaybeGrow(); !s.ok()) {
-        done(std::move(s));
-        return;
-      }
+      if (ferry::Status s = pool->MaybeGrow(); !s.ok()) return done(std::move(s));
       done(pool);
-      return;
-    }
-    OpenOnReactor(std::move(pool), std::move(done));
+    };
+    if (pool->meta_ != nullptr) return reuse(pool);
+    pool->open_waiters_.push_back(std::move(reuse));
+    if (pool->open_waiters_.size() > 1) return;  // another table is opening it
+    OpenOnReactor(pool, [pool](Result<std::shared_ptr<Pool>> r) {
+      std::vector<OpenDone> waiters;
+      waiters.swap(pool->open_waiters_);
+      for (OpenDone& w : waiters) w(r);
+    });
   });
 }
 

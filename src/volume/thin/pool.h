@@ -132,6 +132,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   PoolOptions options_;
   TargetEnv env_;
   std::unique_ptr<PoolMetadata> meta_;
+  std::vector<OpenDone> open_waiters_;  // tables prepared while the metadata opens
   std::vector<uint8_t> zeroes_;
 
   // Commits.

@@ -30,6 +30,21 @@ TEST_F(ThinTargetTest, TablesRoundTrip) {
   EXPECT_EQ(Build(thin->TableText()).value()->ToText(), thin->TableText());
 }
 
+TEST_F(ThinTargetTest, TablesPreparedTogetherShareOnePool) {
+  AddRam("meta", 1 << 20);
+  AddRam("data", 16 * kBlock);
+  auto t1 = Table::Parse("0 2048 thin-pool meta data 128 0", ThinOptions()).value();
+  auto t2 = Table::Parse("0 2048 thin-pool meta data 128 0 1 read_only", ThinOptions()).value();
+  int prepared = 0;
+  PrepareTable(t1, [&](Status s) { prepared += s.ok(); });
+  PrepareTable(t2, [&](Status s) { prepared += s.ok(); });
+  reactor_->RunUntil([&] { return prepared == 2; });
+  auto* p1 = dynamic_cast<ThinPoolTarget*>(&t1->target(0));
+  auto* p2 = dynamic_cast<ThinPoolTarget*>(&t2->target(0));
+  EXPECT_EQ(p1->pool(), p2->pool());
+  EXPECT_TRUE(p1->pool()->options().read_only);  // the table prepared last sets the features
+}
+
 TEST_F(ThinTargetTest, ConstructorErrors) {
   AddRam("meta", 1 << 20);
   AddRam("data", 1 << 20);
