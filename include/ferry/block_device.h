@@ -99,6 +99,7 @@ enum class CopyMechanism : uint8_t {
   kRamNative,      // memmove inside one RAM arena
   kReflink,        // FICLONERANGE: blocks shared, no data moved
   kCopyFileRange,  // copy_file_range: the kernel moved the data
+  kThinShare,      // thin volumes of one pool: blocks shared in the metadata, no data moved
 };
 std::string_view CopyMechanismName(CopyMechanism m);
 

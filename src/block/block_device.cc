@@ -20,6 +20,7 @@ std::string_view CopyMechanismName(CopyMechanism m) {
     case CopyMechanism::kRamNative: return "ram";
     case CopyMechanism::kReflink: return "reflink";
     case CopyMechanism::kCopyFileRange: return "copy_file_range";
+    case CopyMechanism::kThinShare: return "thin_share";
   }
   return "unknown";
 }

@@ -29,6 +29,7 @@ std::string_view MechanismLabel(block::CopyMechanism m) {
     case block::CopyMechanism::kRamNative: return "ram";
     case block::CopyMechanism::kReflink: return "reflink";
     case block::CopyMechanism::kCopyFileRange: return "copy_file_range";
+    case block::CopyMechanism::kThinShare: return "thin_share";
   }
   return "unknown";
 }

@@ -27,6 +27,10 @@ void Target::SubmitPiece(PieceIo& io) {
   }
 }
 
+void Target::SubmitCopy(block::CopyLegRequest& req) {
+  CompletePosted(req.done, IoStatus::kNotSupported);
+}
+
 Result<std::string> Target::Message(std::span<const std::string> args) {
   (void)args;
   return InvalidArgument("target takes no messages");

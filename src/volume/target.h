@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -150,6 +151,21 @@ class Target {
   // (flakey, delay, mirror, snapshot, thin) are not, and copies go through their volume's
   // Submit. Defaults to false.
   virtual bool copy_transparent() const { return false; }
+  // Native copies into this line, for targets that own their data (thin: blocks shared
+  // inside one pool). Volume::copy_offload() offers them for legs whose destination lies
+  // inside one such line. copy_granularity_bytes() > 0 enables them: a leg's offsets and
+  // lengths on the line are multiples of it (the copy engine emulates unaligned edges).
+  virtual uint32_t copy_granularity_bytes() const { return 0; }
+  // True when legs from `src` can be copied natively into this line. No I/O; any thread.
+  virtual bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const {
+    (void)src;
+    if (why_not != nullptr) *why_not = std::string(type()) + " lines have no native copy";
+    return false;
+  }
+  // A native copy leg into this line: destination offsets are relative to the line's start,
+  // source offsets are on req.src. Completes req.done once, never inline, on the calling
+  // reactor, and sets req.mechanism on success; kNotSupported: the engine emulates the leg.
+  virtual void SubmitCopy(block::CopyLegRequest& req);
   // Asynchronous preparation once the table is built and before it serves I/O: opening or
   // formatting on-disk state (thin-pool metadata, a snapshot's exception store, a mirror's
   // region log). `done` runs exactly once, on any thread, possibly inside the call; an
@@ -157,6 +173,18 @@ class Target {
   // Called once per table, by PrepareTable (table.h). The default completes OK at once.
   using PrepareDone = InlineFunction<void(ferry::Status), 48>;
   virtual void Prepare(PrepareDone done) { done(ferry::Status::Ok()); }
+  // Provisioning of the line's blocks from `offset_bytes` (GET LBA STATUS, Volume::Provisioning)
+  // for targets that own their mapping (thin): the status of the first block and how many
+  // blocks of `block_size` bytes from there (at most len_bytes / block_size) share it.
+  // std::nullopt (the default): the volume asks the devices Map() names.
+  virtual std::optional<block::ProvisioningExtent> Provisioning(uint64_t offset_bytes,
+                                                                uint64_t len_bytes,
+                                                                uint32_t block_size) const {
+    (void)offset_bytes;
+    (void)len_bytes;
+    (void)block_size;
+    return std::nullopt;
+  }
   // Hooks around suspend and resume (dm's presuspend / resume); the defaults do nothing.
   virtual void Presuspend() {}
   virtual void Resume() {}

@@ -1,6 +1,7 @@
 #include "volume/volume.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "io/reactor.h"
 
@@ -81,6 +82,16 @@ void Volume::ApplyTableLocked() {
   geometry_.block_size = active_->block_size();
   geometry_.num_blocks = BlockCount(active_->num_sectors() * kSectorBytes / geometry_.block_size);
   limits_ = active_->limits();
+  uint64_t granularity = 0;
+  for (size_t i = 0; i < active_->size(); ++i) {
+    const uint64_t g = active_->target(i).copy_granularity_bytes();
+    if (g != 0) granularity = granularity == 0 ? g : std::lcm(granularity, g);
+  }
+  if (granularity != 0) {
+    limits_.copy_granularity_bytes = static_cast<uint32_t>(granularity);
+    limits_.max_copy_bytes = std::max<uint64_t>(1, (uint64_t{1} << 30) / granularity) * granularity;
+    limits_.max_copy_segments = 256;
+  }
 }
 
 // ---- I/O ----
@@ -214,6 +225,8 @@ block::ProvisioningExtent Volume::Provisioning(Lba lba, BlockCount max) const {
   if (i >= table->size()) return {true, max};
   const uint64_t end = (table->start_sectors(i) + table->target(i).num_sectors()) * kSectorBytes;
   const uint64_t len = std::min(max.value() * bs, end - off);
+  const uint64_t line_off = off - table->start_sectors(i) * kSectorBytes;
+  if (auto e = table->target(i).Provisioning(line_off, len, static_cast<uint32_t>(bs))) return *e;
   std::vector<MappedPiece> pieces;
   if (!table->Map(block::IoOp::kRead, off, len, &pieces).ok() || pieces.empty()) {
     return {true, max};
@@ -227,6 +240,77 @@ block::ProvisioningExtent Volume::Provisioning(Lba lba, BlockCount max) const {
       p.dev->Provisioning(Lba(p.dev_offset_bytes / dbs), BlockCount(p.len_bytes / dbs));
   const uint64_t blocks = std::clamp<uint64_t>(e.blocks.value() * dbs / bs, 1, piece_blocks);
   return {e.mapped, BlockCount(blocks)};
+}
+
+// ---- native copies ----
+
+// One leg forwarded to a line's target, with destination offsets relative to the line.
+struct Volume::LegCopy {
+  Volume* vol = nullptr;
+  block::CopyLegRequest* parent = nullptr;
+  std::shared_ptr<Table> table;
+  std::vector<block::CopySegment> segments;
+  block::CopyLegRequest child;
+};
+
+block::CopyOffload* Volume::copy_offload() { return limits_.max_copy_bytes != 0 ? this : nullptr; }
+
+bool Volume::CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const {
+  std::shared_ptr<Table> table = active_table();
+  std::string why;
+  for (size_t i = 0; table != nullptr && i < table->size(); ++i) {
+    const Target& t = table->target(i);
+    if (t.copy_granularity_bytes() != 0 && t.CanCopyFrom(src, &why)) return true;
+  }
+  if (why_not != nullptr) {
+    *why_not = why.empty() ? Quoted(name_) + " has no line that copies natively" : why;
+  }
+  return false;
+}
+
+void Volume::SubmitCopy(block::CopyLegRequest& req) {
+  auto* c = new LegCopy;
+  c->vol = this;
+  c->parent = &req;
+  {
+    std::lock_guard lock(mu_);
+    if (!removed_ && !suspended_) c->table = active_;
+    ++in_flight_;
+  }
+  c->child.src = req.src;
+  c->child.done = [c](IoStatus st) { c->vol->CopyDone(c, st); };
+  // Every segment inside one line that copies natively; otherwise the engine emulates.
+  size_t line = SIZE_MAX;
+  bool native = c->table != nullptr;
+  for (const block::CopySegment& s : req.segments) {
+    if (!native) break;
+    const size_t i = c->table->FindTarget(s.dst_offset_bytes / kSectorBytes);
+    const uint64_t start = i < c->table->size() ? c->table->start_sectors(i) * kSectorBytes : 0;
+    native = i < c->table->size() && (line == SIZE_MAX || line == i) &&
+             c->table->target(i).copy_granularity_bytes() != 0 &&
+             s.dst_offset_bytes + s.len_bytes <=
+                 start + c->table->target(i).num_sectors() * kSectorBytes;
+    line = i;
+    if (native)
+      c->segments.push_back({s.src_offset_bytes, s.dst_offset_bytes - start, s.len_bytes});
+  }
+  if (!native || line == SIZE_MAX) {
+    CompletePosted(c->child.done, IoStatus::kNotSupported);
+    return;
+  }
+  c->child.segments = c->segments;
+  c->table->target(line).SubmitCopy(c->child);
+}
+
+void Volume::CopyDone(LegCopy* c, IoStatus st) {
+  block::CopyLegRequest* parent = c->parent;
+  parent->mechanism = c->child.mechanism;
+  parent->reflinked_bytes = c->child.reflinked_bytes;
+  delete c;
+  parent->done(st);
+  std::unique_lock lock(mu_);
+  --in_flight_;
+  Drained(lock);
 }
 
 }  // namespace ferry::volume

@@ -52,7 +52,9 @@ class Reactor;
 
 namespace ferry::volume {
 
-class Volume : public block::BlockDevice, public std::enable_shared_from_this<Volume> {
+class Volume : public block::BlockDevice,
+               public block::CopyOffload,
+               public std::enable_shared_from_this<Volume> {
  public:
   using SuspendDone = InlineFunction<void(Status), 48>;
   using ReleaseRequest = InlineFunction<void(), 48>;
@@ -95,6 +97,15 @@ class Volume : public block::BlockDevice, public std::enable_shared_from_this<Vo
   // Delegates to the device under `lba` (zero lines are unmapped, error lines mapped).
   block::ProvisioningExtent Provisioning(Lba lba, BlockCount max) const override;
 
+  // Native copies (block::CopyOffload), offered when a line of the active table copies
+  // natively (Target::copy_granularity_bytes): then limits() carry that granularity. A leg
+  // whose segments all lie inside one such line goes to its target's SubmitCopy and counts
+  // as in flight (Suspend drains it); any other leg, or one submitted while suspended,
+  // completes kNotSupported and the copy engine emulates it with ordinary I/O.
+  block::CopyOffload* copy_offload() override;
+  bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
+  void SubmitCopy(block::CopyLegRequest& req) override;
+
   // Lifecycle (see the header comment).
   Status Load(std::shared_ptr<Table> table);
   void ClearInactive();
@@ -133,6 +144,7 @@ class Volume : public block::BlockDevice, public std::enable_shared_from_this<Vo
 
  private:
   struct Fanout;
+  struct LegCopy;
   struct Queued {
     block::IoRequest* req;
     io::Reactor* reactor;
@@ -152,6 +164,7 @@ class Volume : public block::BlockDevice, public std::enable_shared_from_this<Vo
   void Dispatch(block::IoRequest& req, std::shared_ptr<Table> table);
   void PieceDone(Fanout* f, size_t i, IoStatus st);
   void Finish(Fanout* f);
+  void CopyDone(LegCopy* c, IoStatus st);
   // Drops one in-flight count (request or pin) and posts the drain waiters when it was
   // the last one of a suspend.
   void Drained(std::unique_lock<std::mutex>& lock);

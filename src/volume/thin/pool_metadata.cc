@@ -127,6 +127,18 @@ void PoolMetadata::Unref(uint64_t dblock) {
   dirty_.refs.insert(dblock);
 }
 
+Status PoolMetadata::Grow(uint64_t data_blocks) {
+  if (data_blocks < this->data_blocks() || data_blocks > UINT32_MAX) {
+    return InvalidArgument("thin pool cannot change from " + std::to_string(this->data_blocks()) +
+                           " to " + std::to_string(data_blocks) +
+                           " data blocks (it only grows, up to 2^32 blocks)");
+  }
+  if (data_blocks == this->data_blocks()) return Status::Ok();
+  state_.refcount.resize(data_blocks, 0);
+  force_full_ = true;  // a full record with the superblock's new count
+  return Status::Ok();
+}
+
 Result<uint64_t> PoolMetadata::AllocateDataBlock() {
   const uint64_t n = data_blocks();
   if (free_data_blocks() == 0) {

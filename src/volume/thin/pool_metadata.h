@@ -154,6 +154,11 @@ class PoolMetadata {
   Status ShareRange(uint32_t src_dev, uint64_t src_vblock, uint32_t dst_dev, uint64_t dst_vblock,
                     uint64_t count);
 
+  // Grows the pool to `data_blocks` data blocks (the data device grew): the new blocks are
+  // free at once; the next commit records the new count. kInvalidArgument to shrink or past
+  // 2^32 blocks.
+  Status Grow(uint64_t data_blocks);
+
   // Makes every change since the last commit durable, atomically.
   void Commit(CommitDone done);
   // Check() of the in-memory state (CheckState), plus the allocator's own books.

@@ -64,6 +64,24 @@ TEST_F(PoolMetadataTest, FormatGivesAnEmptyPoolThatReopens) {
   EXPECT_TRUE(again->state().devices.empty());
 }
 
+TEST_F(PoolMetadataTest, GrowAddsFreeBlocksThatTheNextCommitRecords) {
+  auto pool = Format(2);
+  ASSERT_TRUE(pool->CreateThin(1, 10).ok());
+  Write(*pool, 1, 0);
+  Write(*pool, 1, 1);
+  EXPECT_EQ(pool->PrepareWrite(1, 2).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool->Grow(1).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(pool->Grow(4).ok());
+  EXPECT_EQ(Write(*pool, 1, 2), 2u);
+  EXPECT_TRUE(pool->Check().ok());
+  // Not committed: a reopen finds the old size.
+  EXPECT_EQ(Reopen()->data_blocks(), 2u);
+  ASSERT_TRUE(testing::CommitSync(*reactor_, *pool).ok());
+  auto again = Reopen();
+  EXPECT_EQ(again->data_blocks(), 4u);
+  EXPECT_EQ(Mapped(*again, 1, 2), 2u);
+}
+
 TEST_F(PoolMetadataTest, FormatRejectsBadArguments) {
   EXPECT_FALSE(FormatSync(*reactor_, *meta_, {.data_blocks = 0}).ok());
   auto tiny = *backends::RamDevice::Create({.name = "tiny", .size_bytes = 16 << 10});
