@@ -3,14 +3,21 @@
 #include "volume/basic_targets.h"
 #include "volume/delay_target.h"
 #include "volume/flakey_target.h"
+#include "volume/snapshot/snapshot_target.h"
 
 namespace ferry::volume {
 
 namespace {
 constexpr TargetType kTargets[] = {
-    {"linear", &LinearTarget::Create}, {"striped", &StripedTarget::Create},
-    {"zero", &ZeroTarget::Create},     {"error", &ErrorTarget::Create},
-    {"flakey", &FlakeyTarget::Create}, {"delay", &DelayTarget::Create},
+    {"linear", &LinearTarget::Create},
+    {"striped", &StripedTarget::Create},
+    {"zero", &ZeroTarget::Create},
+    {"error", &ErrorTarget::Create},
+    {"flakey", &FlakeyTarget::Create},
+    {"delay", &DelayTarget::Create},
+    {"snapshot", &snapshot::SnapshotTarget::CreateSnapshot},
+    {"snapshot-origin", &snapshot::OriginTarget::Create},
+    {"snapshot-merge", &snapshot::SnapshotTarget::CreateMerge},
 };
 }  // namespace
 
