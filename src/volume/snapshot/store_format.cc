@@ -145,6 +145,24 @@ Status DecodeArea(std::span<const uint8_t> bytes, const Layout& layout, uint64_t
   return Status::Ok();
 }
 
+Result<StoreImage> DecodeStoreImage(std::span<const uint8_t> image, uint64_t origin_chunks) {
+  StoreImage out;
+  FERRY_ASSIGN_OR_RETURN(out.header, DecodeHeader(image));
+  if (!out.header) return out;
+  const uint64_t chunk_bytes = uint64_t{out.header->chunk_sectors} * 512;
+  const Layout layout(chunk_bytes, image.size() / chunk_bytes);
+  for (uint64_t a = 0; a < layout.areas(); ++a) {
+    const auto area = image.subspan(layout.AreaChunk(a) * chunk_bytes, chunk_bytes);
+    FERRY_RETURN_IF_ERROR(
+        DecodeArea(area, layout, a, out.header->store_id, origin_chunks, &out.slots));
+  }
+  while (!out.slots.empty() && out.slots.back().state == RecordState::kEmpty) {
+    out.slots.pop_back();
+  }
+  FERRY_RETURN_IF_ERROR(CheckSlots(out.slots, layout, origin_chunks));
+  return out;
+}
+
 Status CheckSlots(std::span<const Record> slots, const Layout& layout, uint64_t origin_chunks) {
   if (slots.size() > layout.slots()) {
     return DataLoss("snapshot store has " + std::to_string(slots.size()) +

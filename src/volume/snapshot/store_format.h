@@ -99,6 +99,16 @@ Record DecodeRecord(std::span<const uint8_t, kRecordBytes> in, uint64_t store_id
 Status DecodeArea(std::span<const uint8_t> bytes, const Layout& layout, uint64_t area,
                   uint64_t store_id, uint64_t origin_chunks, std::vector<Record>* out);
 
+// What DecodeStoreImage found.
+struct StoreImage {
+  std::optional<Header> header;  // nullopt: blank
+  std::vector<Record> slots;     // trailing empty slots trimmed
+};
+// The whole open sequence over an in-memory image of a COW device (tests, fuzzing; the
+// store does the same with reads): header, every area, CheckSlots. `origin_chunks` bounds
+// origin chunk numbers. Any bytes give a result or an error, never a crash.
+Result<StoreImage> DecodeStoreImage(std::span<const uint8_t> image, uint64_t origin_chunks);
+
 // Invariants over decoded slots: every exception sits in its slot's chunk inside the
 // device, origin chunks are in range, and no origin chunk has two live exceptions.
 Status CheckSlots(std::span<const Record> slots, const Layout& layout, uint64_t origin_chunks);
