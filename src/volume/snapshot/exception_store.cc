@@ -175,7 +175,7 @@ void ExceptionStore::StartBatch() {
           slots_[p.slot] = {};
         }
       }
-      if (!st.ok()) Fail(st);
+      if (!st.ok()) Fail();
       busy_ = false;
       for (Pending& p : *batch) p.done(st);
       Kick();
@@ -228,10 +228,9 @@ void ExceptionStore::WriteSlots(const std::vector<uint64_t>& slots, Done done) {
   }
 }
 
-void ExceptionStore::Fail(ferry::Status st) {
-  (void)st;
-  if (valid_) Invalidate([](ferry::Status) {});
-}
+// Marks the store invalid in memory; the caller (whose `done` gets the error) writes the
+// invalid header with Invalidate(), keeping itself alive until that completes.
+void ExceptionStore::Fail() { valid_ = false; }
 
 void ExceptionStore::Invalidate(Done done) {
   valid_ = false;
@@ -277,7 +276,7 @@ void ExceptionStore::MarkMerged(uint64_t slot, Done done) {
         map_.erase(origin);
       } else {
         slots_[slot].state = RecordState::kException;
-        Fail(st);
+        Fail();
       }
       busy_ = false;
       (*d)(st);

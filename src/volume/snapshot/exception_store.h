@@ -49,8 +49,9 @@ class ExceptionStore {
   // ResourceExhausted when the device is full.
   Result<uint64_t> Allocate(uint64_t origin_chunk);
   uint64_t SlotChunk(uint64_t slot) const;
-  // Makes the exception of an allocated slot durable and visible; an error invalidates the
-  // store. A slot whose copy failed is simply never committed (it stays empty).
+  // Makes the exception of an allocated slot durable and visible; after an error the store
+  // is invalid in memory and the caller persists that with Invalidate(). A slot whose copy failed
+  // is simply never committed (it stays empty).
   void Commit(uint64_t slot, Done done);
   // Marks the store invalid, on disk too (P); `done` once the header is durable.
   void Invalidate(Done done);
@@ -61,7 +62,7 @@ class ExceptionStore {
   };
   std::optional<Live> LastLive() const;
   // Records that the slot's data now lives in the origin again; the exception disappears
-  // once durable. An error invalidates the store.
+  // once durable. An error invalidates the store in memory, as for Commit.
   void MarkMerged(uint64_t slot, Done done);
 
   // Invariants: in-memory map and slots agree, every COW chunk owned at most once and inside
@@ -84,7 +85,7 @@ class ExceptionStore {
   void StartBatch();
   void WriteSlots(const std::vector<uint64_t>& slots, Done done);
   void FlushThen(Done done);
-  void Fail(ferry::Status st);
+  void Fail();
   void Kick();  // starts the next queued metadata write when none is in flight
 
   Options o_;
