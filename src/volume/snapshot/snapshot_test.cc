@@ -341,5 +341,31 @@ TEST_F(SnapshotTest, MergeCopiesExceptionsBackAndReadsSeeMergedStateThroughout) 
   EXPECT_TRUE(core.store().Check().ok());
 }
 
+// Merging one snapshot changes origin chunks: the origin's other snapshots save them first.
+TEST_F(SnapshotTest, MergeKeepsTheOriginsOtherSnapshotsIntact) {
+  std::mt19937_64 rng(23);
+  Bytes base = Random(kOriginBytes, rng);
+  ASSERT_EQ(WriteBytes(*origin_, 0, base), IoStatus::kOk);
+  auto ov = Vol("ov", OriginLine());
+  auto s1 = Vol("s1", Snap("cow1"));
+  Bytes snap1 = base;
+  for (int i = 0; i < 10; ++i) {
+    const uint64_t lba = rng() % (kOriginSectors - 8);
+    Bytes data = Random(8 * 512, rng);
+    std::copy(data.begin(), data.end(), snap1.begin() + lba * 512);
+    ASSERT_EQ(WriteBytes(*s1, lba, data), IoStatus::kOk);
+  }
+  auto s2 = Vol("s2", Snap("cow2", "N", 16));  // taken after s1's writes: sees `base`
+  // snapshot-merge replaces the origin's table; s1's table may stay (it shares the state).
+  ov.reset();
+  auto mv = Vol("m", Line(kOriginSectors, "snapshot-merge", "o cow1 P 8"));
+  SnapshotCore& core = CoreOf(*mv);
+  reactor_->RunUntil([&] { return core.store().live_exceptions() == 0; });
+  ExpectBytes(*mv, snap1, "merged volume");
+  ExpectBytes(*s1, snap1, "the merged snapshot");
+  ExpectBytes(*s2, base, "the other snapshot");
+  ExpectBytes(*origin_, snap1, "origin");
+}
+
 }  // namespace
 }  // namespace ferry::volume::snapshot
