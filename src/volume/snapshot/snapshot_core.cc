@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "volume/snapshot/dev_io.h"
+#include "volume/snapshot/free_list.h"
 
 namespace ferry::volume::snapshot {
 
@@ -127,7 +128,7 @@ void SnapshotCore::Prepare(Done done) {
 // ---- I/O ----
 
 void SnapshotCore::Submit(PieceIo& io, io::Reactor* back) {
-  auto* op = new Op;
+  Op* op = FreeList<Op>::Take();
   op->core = shared_from_this();
   op->io = &io;
   op->back = back;
@@ -146,12 +147,14 @@ void SnapshotCore::Submit(PieceIo& io, io::Reactor* back) {
 }
 
 void SnapshotCore::Complete(Op* op, IoStatus st) {
-  // Posted: the op may hold the last reference to this core.
-  op->back->Post([op, st] {
-    PieceIo* io = op->io;
-    delete op;
-    io->child.done(st);
-  });
+  // The op goes back to this (home) thread's free list; the completion carries the core's
+  // reference, which may be the last one, to the submitting reactor.
+  PieceIo* io = op->io;
+  io::Reactor* back = op->back;
+  std::shared_ptr<SnapshotCore> keep = std::move(op->core);
+  *op = Op{};
+  FreeList<Op>::Give(op);
+  back->Post([io, st, keep = std::move(keep)] { io->child.done(st); });
 }
 
 void SnapshotCore::Read(Op* op) {
