@@ -317,9 +317,23 @@ TEST_F(SnapshotTest, MergeCopiesExceptionsBackAndReadsSeeMergedStateThroughout) 
   const uint64_t start = core.store().live_exceptions();
   ASSERT_GT(start, 10u);
   // Reads and writes while merging: the volume always shows the snapshot's content.
+  // Suspending the merging volume pauses the merge; resuming continues it.
+  SuspendAndWait(*mv);
+  Drain();
+  const uint64_t paused = core.store().live_exceptions();
+  ASSERT_GT(paused, 0u);
+  for (int i = 0; i < 20; ++i) reactor_->RunOnce(false);
+  EXPECT_EQ(core.store().live_exceptions(), paused);
+  ASSERT_TRUE(mv->Resume().ok());
   std::set<uint64_t> seen;  // exception counts observed while merging
+  uint64_t last_allocated = UINT64_MAX;
   while (core.store().live_exceptions() > 0) {
     seen.insert(core.store().live_exceptions());
+    // Status "<allocated>/<total> <metadata>" shrinks as chunks merge.
+    const std::string st = core.Status();
+    const uint64_t allocated = std::stoull(st.substr(0, st.find('/')));
+    EXPECT_LE(allocated, last_allocated) << st;
+    last_allocated = allocated;
     const uint64_t lba = rng() % (kOriginSectors - 4);
     Bytes data = Random(4 * 512, rng);
     std::copy(data.begin(), data.end(), snap.begin() + lba * 512);
