@@ -160,11 +160,14 @@ TEST_P(SnapshotCrashTest, MergeResumesAfterACrashAtEveryPoint) {
   }
   instants.emplace_back(cow_->events_since_mark(), origin_->events_since_mark());
   ASSERT_GT(instants.size(), 10u);
-  for (const auto& [c, o] : instants) {
-    const std::string where =
-        "crash after " + std::to_string(c) + " COW and " + std::to_string(o) + " origin events";
-    auto co = cow_->CrashAfter(c, nullptr);
-    auto oo = origin_->CrashAfter(o, nullptr);
+  for (size_t i = 0; i < 2 * instants.size(); ++i) {
+    const auto [c, o] = instants[i / 2];
+    std::mt19937_64* survivors = i % 2 == 1 ? &rng : nullptr;  // unflushed writes kept or not
+    const std::string where = "crash after " + std::to_string(c) + " COW and " + std::to_string(o) +
+                              " origin events" +
+                              (survivors != nullptr ? " (random survivors)" : "");
+    auto co = cow_->CrashAfter(c, survivors);
+    auto oo = origin_->CrashAfter(o, survivors);
     auto again = Open(oo, co, "snapshot-merge");
     ASSERT_TRUE(again.ok()) << where << ": " << again.status().ToString();
     ASSERT_EQ(Read(**again, 0, kOriginBytes / bs_), snap) << where << ": merging volume";
