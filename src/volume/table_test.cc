@@ -77,7 +77,9 @@ TEST_F(TableTest, LookupInRegistryAndMissingLookup) {
   EXPECT_THAT(std::string(Table::Parse("0 8 linear a 0", {}).status().message()),
               HasSubstr("device 'a' does not exist"));
   EXPECT_TRUE(Table::Parse("0 8 linear a 0", {.lookup = LookupIn(registry_)}).ok());
-  EXPECT_EQ(TargetTypeNames(), "linear, striped, zero, error, flakey, delay, thin-pool, thin");
+  EXPECT_EQ(TargetTypeNames(),
+            "linear, striped, zero, error, flakey, delay, snapshot, snapshot-origin, "
+            "snapshot-merge, thin-pool, thin");
 }
 
 struct ErrorCase {
@@ -105,7 +107,8 @@ TEST_F(TableTest, LineSyntaxErrors) {
                  "line 1: length '18446744073709551616' overflows 64 bits"},
                 {"0 8 mirror",
                  "line 1: unknown target type 'mirror' (known: linear, striped, zero, "
-                 "error, flakey, delay, thin-pool, thin)"},
+                 "error, flakey, delay, snapshot, snapshot-origin, snapshot-merge, "
+                 "thin-pool, thin)"},
                 {"8 8 zero",
                  "line 1: zero: starts at sector 8 but the first line must start at sector "
                  "0 (lines must be contiguous, without gaps or overlaps)"},
