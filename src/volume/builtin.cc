@@ -3,14 +3,19 @@
 #include "volume/basic_targets.h"
 #include "volume/delay_target.h"
 #include "volume/flakey_target.h"
+#include "volume/mirror/mirror_target.h"
 
 namespace ferry::volume {
 
 namespace {
 constexpr TargetType kTargets[] = {
-    {"linear", &LinearTarget::Create}, {"striped", &StripedTarget::Create},
-    {"zero", &ZeroTarget::Create},     {"error", &ErrorTarget::Create},
-    {"flakey", &FlakeyTarget::Create}, {"delay", &DelayTarget::Create},
+    {"linear", &LinearTarget::Create},
+    {"striped", &StripedTarget::Create},
+    {"zero", &ZeroTarget::Create},
+    {"error", &ErrorTarget::Create},
+    {"flakey", &FlakeyTarget::Create},
+    {"delay", &DelayTarget::Create},
+    {"mirror", &mirror::MirrorTarget::Create},
 };
 }  // namespace
 
