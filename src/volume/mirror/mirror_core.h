@@ -139,7 +139,7 @@ class MirrorCore : public std::enable_shared_from_this<MirrorCore> {
   void KickResync();
   void ResyncNext();
   void StartCopy(uint64_t r);
-  void CopyDone(uint64_t r, uint32_t failed_dsts, uint32_t copied_dsts);
+  void CopyDone(uint64_t r, uint32_t failed_dsts, uint32_t copied_dsts, uint32_t src_mask);
   void Readd(size_t leg);
   void FullResync();
 

@@ -61,16 +61,19 @@ void MirrorCore::StartCopy(uint64_t r) {
   for (size_t i = 0; i < legs_.size(); ++i) {
     if (Alive(i) && static_cast<int>(i) != src) dsts |= 1u << i;
   }
+  const uint32_t src_mask = src < 0 ? 0 : 1u << src;
   if (src < 0 || dsts == 0) {
-    home_->Post([self = shared_from_this(), r] { self->CopyDone(r, 0, 0); });
+    home_->Post([self = shared_from_this(), r, src_mask] { self->CopyDone(r, 0, 0, src_mask); });
     return;
   }
   struct Copy {
     uint32_t remaining;
     uint32_t failed = 0;
     uint32_t copied = 0;
+    uint32_t src_mask = 0;
   };
-  auto c = std::make_shared<Copy>(Copy{static_cast<uint32_t>(std::popcount(dsts))});
+  auto c = std::make_shared<Copy>(
+      Copy{.remaining = static_cast<uint32_t>(std::popcount(dsts)), .src_mask = src_mask});
   const uint64_t len = std::min(region_bytes_, target_bytes_ - r * region_bytes_);
   const Leg& s = *legs_[src];
   for (size_t i = 0; i < legs_.size(); ++i) {
@@ -84,13 +87,14 @@ void MirrorCore::StartCopy(uint64_t r) {
     mover_->Move(req, [self = shared_from_this(), c, r, i](MoveResult res) {
       self->home_->Post([self, c, r, i, ok = res.status == IoStatus::kOk] {
         (ok ? c->copied : c->failed) |= 1u << i;
-        if (--c->remaining == 0) self->CopyDone(r, c->failed, c->copied);
+        if (--c->remaining == 0) self->CopyDone(r, c->failed, c->copied, c->src_mask);
       });
     });
   }
 }
 
-void MirrorCore::CopyDone(uint64_t r, uint32_t failed_dsts, uint32_t copied_dsts) {
+void MirrorCore::CopyDone(uint64_t r, uint32_t failed_dsts, uint32_t copied_dsts,
+                          uint32_t src_mask) {
   for (size_t i = 0; i < legs_.size(); ++i) {
     if (failed_dsts & (1u << i)) FailLeg(i, 'S');
   }
@@ -102,9 +106,10 @@ void MirrorCore::CopyDone(uint64_t r, uint32_t failed_dsts, uint32_t copied_dsts
                                                std::chrono::steady_clock::now() - first_copy_)
                                                .count()));
   }
-  // The live legs now hold the primary's data; legs that are failed miss it.
+  // The live legs now hold the primary's data, except a leg readded during the copy.
   regions_[r].flags &= static_cast<uint8_t>(~kRecovering);
-  ClearFlag(r, kNeedSync);
+  const uint32_t alive = ((1u << legs_.size()) - 1) & ~failed_mask();
+  if ((alive & ~(copied_dsts | failed_dsts | src_mask)) == 0) ClearFlag(r, kNeedSync);
   if (failed_mask() != 0) SetFlag(r, kStale);
   if (regions_[r].pending == 0) MarkClean(r);
   auto held = held_.find(r);

@@ -261,6 +261,26 @@ TEST_F(MirrorTest, ReaddResyncsOnlyWhatTheLegMissed) {
   EXPECT_EQ(Read(*a_, 0, 2048), Read(*b_, 0, 2048));
 }
 
+TEST_F(MirrorTest, ALegReaddedDuringARegionCopyStillGetsThatRegion) {
+  auto fb = FaultyB();
+  auto fc = std::make_shared<backends::FaultyDevice>(c_, "fc");
+  ASSERT_TRUE(registry_.Add(fc).ok());
+  auto v = Mirror("0 2048 mirror core 2 128 nosync 3 a 0 fb 0 fc 0 1 handle_errors");
+  fc->AddErrorRange({.lba = Lba(0), .blocks = BlockCount(2048)});
+  const Bytes d2 = Pattern(4096, 8);
+  ASSERT_EQ(Write(*v, 2 * 128, d2), IoStatus::kOk);  // fc fails and misses region 2
+  fc->ClearFaults();
+  fb->SetDelay(std::chrono::milliseconds(20));  // region copies into fb are slow
+  ASSERT_TRUE(Msg(*v, {"resync"}).ok());
+  reactor_->RunUntil([&] { return Stat(*v, "resync_regions") == 2; });  // region 2 copying
+  ASSERT_TRUE(Msg(*v, {"readd", "fc"}).ok());
+  fb->SetDelay(std::chrono::microseconds(0));
+  WaitInSync(*v);
+  EXPECT_EQ(Read(*c_, 2 * 128, 8), d2);
+  EXPECT_EQ(Read(*a_, 0, 2048), Read(*c_, 0, 2048));
+  EXPECT_EQ(Read(*b_, 0, 2048), Read(*c_, 0, 2048));
+}
+
 // A model check: random writes and reads against an in-memory model while leg b fails and
 // is readded; every read matches the model and the legs end identical.
 TEST_F(MirrorTest, RandomIoWithLegFailuresMatchesTheModel) {
