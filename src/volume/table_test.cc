@@ -77,7 +77,7 @@ TEST_F(TableTest, LookupInRegistryAndMissingLookup) {
   EXPECT_THAT(std::string(Table::Parse("0 8 linear a 0", {}).status().message()),
               HasSubstr("device 'a' does not exist"));
   EXPECT_TRUE(Table::Parse("0 8 linear a 0", {.lookup = LookupIn(registry_)}).ok());
-  EXPECT_EQ(TargetTypeNames(), "linear, striped, zero, error, flakey, delay");
+  EXPECT_EQ(TargetTypeNames(), "linear, striped, zero, error, flakey, delay, mirror");
 }
 
 struct ErrorCase {
@@ -103,9 +103,9 @@ TEST_F(TableTest, LineSyntaxErrors) {
                 {"0 -8 zero", "line 1: length '-8' is not a decimal number"},
                 {"0 18446744073709551616 zero",
                  "line 1: length '18446744073709551616' overflows 64 bits"},
-                {"0 8 mirror",
-                 "line 1: unknown target type 'mirror' (known: linear, striped, zero, "
-                 "error, flakey, delay)"},
+                {"0 8 raid5",
+                 "line 1: unknown target type 'raid5' (known: linear, striped, zero, "
+                 "error, flakey, delay, mirror)"},
                 {"8 8 zero",
                  "line 1: zero: starts at sector 8 but the first line must start at sector "
                  "0 (lines must be contiguous, without gaps or overlaps)"},

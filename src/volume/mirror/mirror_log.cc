@@ -28,6 +28,25 @@ struct LogIo {
   block::IoRequest flush;
 };
 
+// The callbacks of `io` hold `io` itself; once they have run, a posted task drops them so
+// that the LogIo (and the core they hold) can be freed. The task does it when it is
+// destroyed, so a reactor torn down before running it breaks the cycle too.
+struct LogIoReleaser {
+  explicit LogIoReleaser(std::shared_ptr<LogIo> p) : io(std::move(p)) {}
+  LogIoReleaser(LogIoReleaser&&) noexcept = default;
+  LogIoReleaser& operator=(LogIoReleaser&&) = delete;
+  ~LogIoReleaser() {
+    if (io == nullptr) return;
+    io->req.done = nullptr;
+    io->flush.done = nullptr;
+  }
+  std::shared_ptr<LogIo> io;
+};
+
+void ReleaseLater(io::Reactor* home, std::shared_ptr<LogIo> io) {
+  home->Post([r = LogIoReleaser(std::move(io))] {});
+}
+
 }  // namespace
 
 MirrorCore::MirrorCore(MirrorConfig cfg, uint64_t target_bytes, io::Reactor* home, DataMover* mover)
@@ -86,6 +105,7 @@ void MirrorCore::OpenLog(Target::PrepareDone done) {
   io->req.iovcnt = 1;
   io->req.done = [self = shared_from_this(), io,
                   d = std::make_shared<Target::PrepareDone>(std::move(done))](IoStatus st) {
+    ReleaseLater(self->home_, io);
     const std::string where = "log device '" + self->cfg_.log_name + "'";
     if (st != IoStatus::kOk) {
       (*d)(Unavailable("cannot read the mirror log on " + where + " (" +
@@ -194,12 +214,16 @@ void MirrorCore::StartCommit() {
   io->req.iovcnt = 1;
   io->req.done = [self = shared_from_this(), io](IoStatus st) {
     if (st != IoStatus::kOk) {
+      ReleaseLater(self->home_, io);
       self->CommitFinished(st);
       return;
     }
     // The image is durable only after a flush of the log device.
     io->flush.op = block::IoOp::kFlush;
-    io->flush.done = [self, io](IoStatus fst) { self->CommitFinished(fst); };
+    io->flush.done = [self, io](IoStatus fst) {
+      ReleaseLater(self->home_, io);
+      self->CommitFinished(fst);
+    };
     self->cfg_.log_dev->Submit(io->flush);
   };
   block::SubmitSplit(dev, io->req);
@@ -258,6 +282,18 @@ void MirrorCore::CleanNow() {
   c->regions.swap(to_clean_);
   c->flushes.resize(legs_.size());
   auto finish = [](const std::shared_ptr<MirrorCore>& self, const std::shared_ptr<Clean>& c) {
+    // The flushes' callbacks hold c: drop them once they have run (or the reactor is gone).
+    struct Releaser {
+      explicit Releaser(std::shared_ptr<Clean> p) : c(std::move(p)) {}
+      Releaser(Releaser&&) noexcept = default;
+      ~Releaser() {
+        if (c != nullptr) {
+          for (block::IoRequest& f : c->flushes) f.done = nullptr;
+        }
+      }
+      std::shared_ptr<Clean> c;
+    };
+    self->home_->Post([r = Releaser(c)] {});
     for (uint64_t r : c->regions) {
       Region& g = self->regions_[r];
       if ((g.flags & kCleanPending) == 0) continue;  // written again meanwhile
