@@ -159,7 +159,10 @@ void MirrorCore::Presuspend() { suspended_.store(true); }
 
 void MirrorCore::Resume() {
   suspended_.store(false);
-  home_->Post([self = shared_from_this()] { self->KickResync(); });
+  home_->Post([self = shared_from_this()] {
+    if (!self->to_clean_.empty()) self->ScheduleClean();  // a clean skipped while suspended
+    self->KickResync();
+  });
 }
 
 void MirrorCore::Shutdown() { stopped_.store(true); }
