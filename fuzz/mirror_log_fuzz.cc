@@ -4,7 +4,11 @@
 //
 // Input:
 //   flags(1)  bit 0: recompute the header CRC32C and (when the image holds them) the bitmap
-//             CRC32C first, so that mutations reach the checks behind the checksums
+//             CRC32C first, so that mutations reach the checks behind the checksums;
+//             bit 1: compact input (scripts/fuzz caps inputs at 4096 bytes): the image is the
+//             first 512 bytes of the rest as its header block, zero-padded to 4096 bytes,
+//             then the remaining bytes as the start of the bitmaps, zero-padded to the
+//             length the header asks for (when it asks for at most kMaxCompactRegions)
 //   image     the log device's first bytes
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +26,22 @@ void Expect(bool ok, const char* what) {
     std::fprintf(stderr, "mirror_log_fuzz: %s\n", what);
     std::abort();
   }
+}
+
+constexpr uint64_t kMaxCompactRegions = uint64_t{1} << 20;
+
+std::vector<uint8_t> Expand(const uint8_t* data, size_t size) {
+  const size_t head = size < 512 ? size : 512;
+  std::vector<uint8_t> img(data, data + head);
+  img.resize(kHeaderBytes, 0);
+  img.insert(img.end(), data + head, data + size);
+  if (size >= 24) {
+    const uint64_t count = LoadBe64(img.data() + 16);
+    if (count > 0 && count <= kMaxCompactRegions && img.size() < LogBytes(count)) {
+      img.resize(LogBytes(count), 0);
+    }
+  }
+  return img;
 }
 
 void FixChecksums(std::vector<uint8_t>& img) {
@@ -51,7 +71,8 @@ void CheckSame(const LogImage& a, const LogImage& b) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ferry::volume::mirror;
   if (size < 1) return 0;
-  std::vector<uint8_t> img(data + 1, data + size);
+  std::vector<uint8_t> img =
+      (data[0] & 2) ? Expand(data + 1, size - 1) : std::vector<uint8_t>(data + 1, data + size);
   if (data[0] & 1) FixChecksums(img);
   auto d = DecodeLog(img);
   if (!d.ok() || d->kind == LogKind::kBlank) return 0;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace ferry::volume::mirror {
 namespace {
 
@@ -41,6 +43,11 @@ TEST(MirrorLogFormat, RoundTrips) {
       EXPECT_EQ(TestBit(d->image.stale, r), r == regions / 2);
     }
   }
+}
+
+TEST(MirrorLogFormat, Crc32cIsCastagnoli) {
+  const std::string check = "123456789";
+  EXPECT_EQ(Crc32c({reinterpret_cast<const uint8_t*>(check.data()), check.size()}), 0xe3069283u);
 }
 
 TEST(MirrorLogFormat, BlankAndCorruptImages) {
