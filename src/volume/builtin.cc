@@ -3,6 +3,7 @@
 #include "volume/basic_targets.h"
 #include "volume/delay_target.h"
 #include "volume/flakey_target.h"
+#include "volume/mirror/mirror_target.h"
 #include "volume/snapshot/snapshot_target.h"
 #include "volume/thin/thin_pool_target.h"
 #include "volume/thin/thin_target.h"
@@ -17,6 +18,7 @@ constexpr TargetType kTargets[] = {
     {"error", &ErrorTarget::Create},
     {"flakey", &FlakeyTarget::Create},
     {"delay", &DelayTarget::Create},
+    {"mirror", &mirror::MirrorTarget::Create},
     {"snapshot", &snapshot::SnapshotTarget::CreateSnapshot},
     {"snapshot-origin", &snapshot::OriginTarget::Create},
     {"snapshot-merge", &snapshot::SnapshotTarget::CreateMerge},

@@ -78,7 +78,7 @@ TEST_F(TableTest, LookupInRegistryAndMissingLookup) {
               HasSubstr("device 'a' does not exist"));
   EXPECT_TRUE(Table::Parse("0 8 linear a 0", {.lookup = LookupIn(registry_)}).ok());
   EXPECT_EQ(TargetTypeNames(),
-            "linear, striped, zero, error, flakey, delay, snapshot, snapshot-origin, "
+            "linear, striped, zero, error, flakey, delay, mirror, snapshot, snapshot-origin, "
             "snapshot-merge, thin-pool, thin");
 }
 
@@ -105,9 +105,9 @@ TEST_F(TableTest, LineSyntaxErrors) {
                 {"0 -8 zero", "line 1: length '-8' is not a decimal number"},
                 {"0 18446744073709551616 zero",
                  "line 1: length '18446744073709551616' overflows 64 bits"},
-                {"0 8 mirror",
-                 "line 1: unknown target type 'mirror' (known: linear, striped, zero, "
-                 "error, flakey, delay, snapshot, snapshot-origin, snapshot-merge, "
+                {"0 8 raid5",
+                 "line 1: unknown target type 'raid5' (known: linear, striped, zero, "
+                 "error, flakey, delay, mirror, snapshot, snapshot-origin, snapshot-merge, "
                  "thin-pool, thin)"},
                 {"8 8 zero",
                  "line 1: zero: starts at sector 8 but the first line must start at sector "
