@@ -8,12 +8,15 @@
 #  - qemu-img convert -C copies LUN 1 to LUN 2 by EXTENDED COPY: the bytes compare equal,
 #    the copy counts as offloaded, and the pool's used data blocks do not change (the two
 #    thins share the blocks);
+#  - ODX (POPULATE TOKEN, WRITE USING TOKEN; thin_odx_test) from LUN 1 into LUN 4, another
+#    thin of the pool: bytes identical, no data block used;
 #  - a write to LUN 2 then copies one shared block (one more block used) and LUN 1 keeps
 #    its data; a thin snapshot of LUN 1 (create_snap) reads the same as LUN 1.
-# Usage: ferryd_thin_test.sh FERRYD FERRYCTL. Exit 77 when qemu-utils are missing.
+# Usage: run.sh FERRYD FERRYCTL THIN_ODX_TEST. Exit 77 when qemu-utils are missing.
 set -euo pipefail
 ferryd=$(realpath "$1")
 ferryctl=$(realpath "$2")
+odx_test=$(realpath "$3")
 # shellcheck source=SCRIPTDIR/../lib/ferryd.sh
 . "$(dirname "$(realpath "$0")")/../lib/ferryd.sh"
 require_tools qemu-io qemu-img python3
@@ -53,10 +56,11 @@ offloaded() {
   ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["copy"]["bytes_offloaded"])'
 }
 
-echo "== thin devices 1 and 2 as LUNs 1 and 2"
+echo "== thin devices 1, 2 and 4 as LUNs 1, 2 and 4"
 ctl volume message pool 0 create_thin 1 >/dev/null || fail "create_thin 1"
 ctl volume message pool 0 create_thin 2 >/dev/null || fail "create_thin 2"
-for id in 1 2; do
+ctl volume message pool 0 create_thin 4 >/dev/null || fail "create_thin 4"
+for id in 1 2 4; do
   ctl volume create "t$id" --table "0 65536 thin pool $id" || fail "volume create t$id"
   ctl lun add "$iqn" "$id" "t$id" || fail "lun add t$id"
 done
@@ -79,6 +83,17 @@ after=$(offloaded)
 [ "$(used_blocks)" = 512 ] ||
   fail "the copy moved data: $(used_blocks) data blocks used after it, 512 before"
 pass "32 MiB copied by EXTENDED COPY, identical, $((after - before)) bytes offloaded, 512 blocks still used"
+
+echo "== ODX from LUN 1 into LUN 4 shares the blocks"
+before=$(offloaded)
+FERRY_PORTAL="127.0.0.1:$port" FERRY_TARGET="$iqn" "$odx_test" >"$work/odx.log" 2>&1 ||
+  { cat "$work/odx.log"; fail "ODX between thin LUNs"; }
+grep -q "\[  PASSED  \] 1 test" "$work/odx.log" || { cat "$work/odx.log"; fail "ODX test did not run"; }
+after=$(offloaded)
+[ $((after - before)) -ge $((8 << 20)) ] ||
+  fail "the token copy was not offloaded: $((after - before)) bytes offloaded"
+[ "$(used_blocks)" = 512 ] || fail "the token copy moved data: $(used_blocks) data blocks used"
+pass "8 MiB copied by WRITE USING TOKEN, identical, 512 blocks still used"
 
 echo "== a write to a shared block copies it; the source keeps its data"
 qemu-io -f raw "$url/2" -c "write -P 0x11 4096 4096" >/dev/null || fail "write LUN 2"
