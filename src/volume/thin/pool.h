@@ -73,6 +73,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   block::BlockDevice& data() const { return *data_; }
   block::BlockDevice& meta_device() const { return *meta_dev_; }
   const PoolOptions& options() const { return options_; }
+  // The `read_only` feature, or a commit failed (needs_check): the metadata must not change.
+  // Pool reactor.
+  bool metadata_read_only() const { return options_.read_only || metadata_error_; }
   uint32_t block_bytes() const { return options_.data_block_bytes; }
   // A zeroed buffer of one data block (write-zeroes, zero-filled provisioning).
   std::span<const uint8_t> zeroes() const { return zeroes_; }

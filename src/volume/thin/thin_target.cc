@@ -49,6 +49,12 @@ void Finish(Op* op, IoStatus st) {
 void Resume(Op* op, IoStatus st) {
   if (op->locked) {
     op->locked = false;
+    // A block provisioned for a write that failed would show the data device's old
+    // contents (another thin's freed data): unmap it again, so the range reads zeroes as
+    // before the write.
+    if (st != IoStatus::kOk && op->plan.action == WriteAction::kProvision) {
+      (void)op->pool->meta().Discard(op->dev, op->vblock, 1);
+    }
     op->pool->Unlock(op->dev, op->vblock);
   }
   if (st != IoStatus::kOk) {
@@ -158,7 +164,8 @@ IoStatus NoSpace(Op* op) {
 bool StepWrite(Op* op) {
   Pool& pool = *op->pool;
   const uint64_t bs = pool.block_bytes();
-  if (op->io->child.op == block::IoOp::kWriteZeroes && op->seg == bs && !pool.options().read_only) {
+  if (op->io->child.op == block::IoOp::kWriteZeroes && op->seg == bs &&
+      !pool.metadata_read_only()) {
     // A whole block of zeroes is an unmapped block.
     if (!pool.meta().Discard(op->dev, op->vblock, 1).ok()) {
       Finish(op, IoStatus::kIoError);
@@ -167,7 +174,7 @@ bool StepWrite(Op* op) {
     return true;
   }
   SliceSegment(op);
-  if (pool.options().read_only) {
+  if (pool.metadata_read_only()) {
     auto f = pool.meta().Find(op->dev, op->vblock);
     if (f.ok() && f->has_value() && !(*f)->shared) {
       SubmitSegment(op, block::IoOp::kWrite, (*f)->data_block);
@@ -221,7 +228,7 @@ bool StepDiscard(Op* op) {
     op->pos = op->len;
     return true;
   }
-  if (pool.options().read_only) {
+  if (pool.metadata_read_only()) {
     Finish(op, IoStatus::kReadOnly);
     return false;
   }
