@@ -102,35 +102,45 @@ void Connection::SetLuns(LunView luns) {
   view_ = std::move(view);
 }
 
-void Connection::ArmNopTimer() {
-  const auto interval = server_->options().nop_interval;
-  if (closed_ || interval.count() == 0) return;
-  nop_timer_ = reactor_->RunAfter(interval, [this] {
+void Connection::ArmNopTimer() { ArmNopTimer(server_->options().nop_interval); }
+
+void Connection::ArmNopTimer(std::chrono::nanoseconds delay) {
+  if (closed_ || server_->options().nop_interval.count() == 0) return;
+  nop_timer_ = reactor_->RunAfter(delay, [this] {
     nop_timer_ = 0;
     OnNopTimer();
   });
 }
 
+// Pings once the connection has been idle for nop_interval (counted from the last PDU
+// received, so an answered ping starts the next interval), and closes it when a ping
+// stays unanswered for nop_timeout. The timer is armed for exactly the next of these
+// moments.
 void Connection::OnNopTimer() {
   const auto now = io::Reactor::Clock::now();
   const ServerOptions& o = server_->options();
-  if (nop_ttt_ != 0 && now - nop_sent_ >= o.nop_timeout) {
-    FERRY_LOG_INFO("iscsi: {} ({}) did not answer a NOP-In within {} ms: closing", peer_,
-                   params_.initiator_name, o.nop_timeout.count());
-    return Close("NOP-In timeout");
+  if (nop_ttt_ != 0) {
+    if (now - nop_sent_ >= o.nop_timeout) {
+      FERRY_LOG_INFO("iscsi: {} ({}) did not answer a NOP-In within {} ms: closing", peer_,
+                     params_.initiator_name, o.nop_timeout.count());
+      return Close("NOP-In timeout");
+    }
+    return ArmNopTimer(nop_sent_ + o.nop_timeout - now);
   }
-  if (nop_ttt_ == 0 && now - last_rx_ >= o.nop_interval) {
-    // RFC 7143 11.19: a NOP-In with a valid TTT asks for a NOP-Out echoing it.
-    nop_ttt_ = next_ttt_++;
-    if (next_ttt_ == kReservedTag) next_ttt_ = 1;
-    nop_sent_ = now;
-    FERRY_LOG_DEBUG("iscsi: {}: idle, NOP-In ping (TTT {})", peer_, nop_ttt_);
-    OutPdu out;
-    Encode(NopInPdu{.lun = 0, .itt = kReservedTag, .ttt = nop_ttt_, .seq = NextSeq(false)},
-           &out.bhs);
-    Send(std::move(out));
-  }
-  ArmNopTimer();
+  if (now - last_rx_ < o.nop_interval) return ArmNopTimer(last_rx_ + o.nop_interval - now);
+  // RFC 7143 11.19: a NOP-In with a valid TTT asks for a NOP-Out echoing it.
+  nop_ttt_ = next_ttt_++;
+  if (next_ttt_ == kReservedTag) next_ttt_ = 1;
+  nop_sent_ = now;
+  FERRY_LOG_DEBUG("iscsi: {}: idle, NOP-In ping (TTT {})", peer_, nop_ttt_);
+  OutPdu out;
+  Encode(NopInPdu{.lun = 0, .itt = kReservedTag, .ttt = nop_ttt_, .seq = NextSeq(false)}, &out.bhs);
+  Send(std::move(out));
+  // Back when the answer is due, or sooner when it comes quickly (the next ping is due
+  // nop_interval after it).
+  ArmNopTimer(o.nop_timeout.count() > 0
+                  ? std::min<std::chrono::nanoseconds>(o.nop_timeout, o.nop_interval)
+                  : std::chrono::nanoseconds(o.nop_interval));
 }
 
 void Connection::Start() {

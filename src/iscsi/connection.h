@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -91,6 +92,7 @@ class Connection {
   // NOP-In pings of an idle connection (RFC 7143 11.19): an initiator that does not answer
   // within the timeout is gone, and the connection closes.
   void ArmNopTimer();
+  void ArmNopTimer(std::chrono::nanoseconds delay);
   void OnNopTimer();
 
   // Full feature phase (connection.cc, command.cc).
