@@ -244,6 +244,30 @@ Result<WritePlan> PoolMetadata::PrepareWrite(uint32_t dev, uint64_t vblock) {
   return WritePlan{fresh, WriteAction::kCopyOnWrite, old};
 }
 
+Status PoolMetadata::AbortWrite(uint32_t dev, uint64_t vblock, const WritePlan& plan) {
+  FERRY_ASSIGN_OR_RETURN(ThinDevice * d, GetDevice(dev, vblock, 1));
+  auto m = d->map.find(vblock);
+  if (m == d->map.end() || m->second != plan.data_block || plan.action == WriteAction::kOverwrite) {
+    return Status::Ok();
+  }
+  const uint64_t old = plan.copy_from;
+  // The old block is still intact while it is referenced, or freed but not yet allocatable.
+  const bool old_intact =
+      plan.action == WriteAction::kCopyOnWrite && old < data_blocks() &&
+      (state_.refcount[old] > 0 || freed_pending_.contains(old) || freed_in_commit_.contains(old));
+  if (!old_intact) {
+    EraseMapping(dev, *d, vblock);
+  } else {
+    freed_pending_.erase(old);
+    freed_in_commit_.erase(old);
+    Ref(old);
+    unsafe_pending_.insert(old);  // the next write copies it again
+    SetMapping(dev, *d, vblock, old);
+  }
+  Unref(plan.data_block);
+  return Status::Ok();
+}
+
 Status PoolMetadata::Discard(uint32_t dev, uint64_t vblock, uint64_t count) {
   if (count == 0) return Status::Ok();
   FERRY_ASSIGN_OR_RETURN(ThinDevice * d, GetDevice(dev, vblock, count));

@@ -145,6 +145,12 @@ class PoolMetadata {
   // The copy-on-write decision for a write to (dev, vblock); maps a new block when the
   // vblock is unmapped or its block is shared.
   Result<WritePlan> PrepareWrite(uint32_t dev, uint64_t vblock);
+  // Undoes `plan` (from PrepareWrite) after the write it planned failed, so a failed write
+  // never leaves the vblock mapped to a block holding someone else's old data: kProvision
+  // unmaps it again; kCopyOnWrite maps the block it was copied from back when that block
+  // still holds its data (freed by PrepareWrite and not yet reusable), else unmaps it
+  // (it then reads zeroes). Nothing when the vblock no longer maps plan.data_block.
+  Status AbortWrite(uint32_t dev, uint64_t vblock, const WritePlan& plan);
   // Unmaps [vblock, vblock + count) and releases the blocks (unmapped ones are skipped).
   Status Discard(uint32_t dev, uint64_t vblock, uint64_t count);
   // Makes dst's [dst_vblock, +count) map whatever src's [src_vblock, +count) maps (unmapped

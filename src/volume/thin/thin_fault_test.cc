@@ -46,7 +46,8 @@ TEST_F(ThinFaultTest, FailedDataWritesNeverExposeOtherData) {
   EXPECT_EQ(WriteStatus(*t, 0, Bytes(4096, 0x11)), IoStatus::kIoError);
   EXPECT_EQ(WriteStatus(*t, 128, Bytes(kBlock, 0x22)), IoStatus::kIoError);
   data_f_->ClearFaults();
-  // A failed write may leave old or new data in its range, never the data device's junk.
+  // A failed write may leave old or new data in its range, never the data device's junk
+  // (the provisioned block is unmapped again).
   const std::vector<uint8_t> head = Read(*t, 0, 8);
   EXPECT_TRUE(head == Bytes(4096, 0) || head == Bytes(4096, 0x11));
   const std::vector<uint8_t> rest = Read(*t, 8, 120);
@@ -58,6 +59,34 @@ TEST_F(ThinFaultTest, FailedDataWritesNeverExposeOtherData) {
   Write(*t, 0, Bytes(kBlock, 0x33));
   EXPECT_EQ(Read(*t, 0, 128), Bytes(kBlock, 0x33));
   EXPECT_EQ(Flush(*t), IoStatus::kOk);
+}
+
+TEST_F(ThinFaultTest, FailedCopyOnWriteKeepsTheSharedData) {
+  auto pool = FaultyPool(16);
+  auto t = MakeThin("t", 1, 1 << 20);
+  Write(*t, 0, Bytes(2 * kBlock, 0x55));
+  ASSERT_TRUE(Msg(*pool, "create_snap 2 1").ok());
+  auto snap = Vol("s", "0 2048 thin pool 2");
+  ASSERT_NE(snap, nullptr);
+  // Junk where the copies would go; every write to the data device fails.
+  Write(*data_ram_, 2 * kBlock / 512, Bytes(14 * kBlock, 0xee));
+  data_f_->AddErrorRange(
+      {.lba = Lba(0), .blocks = BlockCount(16 * kBlock / 512), .on_read = false});
+  EXPECT_EQ(WriteStatus(*t, 0, Bytes(kBlock, 0x66)), IoStatus::kIoError);  // whole block
+  EXPECT_EQ(WriteStatus(*t, 136, Bytes(4096, 0x77)), IoStatus::kIoError);  // copy first
+  EXPECT_EQ(WriteStatus(*snap, 0, Bytes(4096, 0x88)), IoStatus::kIoError);
+  data_f_->ClearFaults();
+  EXPECT_EQ(Read(*t, 0, 256), Bytes(2 * kBlock, 0x55));
+  EXPECT_EQ(Read(*snap, 0, 256), Bytes(2 * kBlock, 0x55));
+  EXPECT_TRUE(Meta().Check().ok()) << Meta().Check().ToString();
+  // Copy-on-write works once the device does, and the snapshot keeps its data.
+  Write(*t, 0, Bytes(4096, 0x99));
+  std::vector<uint8_t> want = Bytes(kBlock, 0x55);
+  std::fill(want.begin(), want.begin() + 4096, 0x99);
+  EXPECT_EQ(Read(*t, 0, 128), want);
+  EXPECT_EQ(Read(*snap, 0, 256), Bytes(2 * kBlock, 0x55));
+  EXPECT_EQ(Flush(*t), IoStatus::kOk);
+  EXPECT_TRUE(Meta().Check().ok()) << Meta().Check().ToString();
 }
 
 TEST_F(ThinFaultTest, FailedDataReadsFailOnlyTheirRange) {

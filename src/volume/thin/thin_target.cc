@@ -49,12 +49,10 @@ void Finish(Op* op, IoStatus st) {
 void Resume(Op* op, IoStatus st) {
   if (op->locked) {
     op->locked = false;
-    // A block provisioned for a write that failed would show the data device's old
-    // contents (another thin's freed data): unmap it again, so the range reads zeroes as
-    // before the write.
-    if (st != IoStatus::kOk && op->plan.action == WriteAction::kProvision) {
-      (void)op->pool->meta().Discard(op->dev, op->vblock, 1);
-    }
+    // A block newly mapped for a write that failed would show the data device's old
+    // contents (another thin's freed data): map back what the vblock had (nothing, or the
+    // block it was being copied from).
+    if (st != IoStatus::kOk) (void)op->pool->meta().AbortWrite(op->dev, op->vblock, op->plan);
     op->pool->Unlock(op->dev, op->vblock);
   }
   if (st != IoStatus::kOk) {
