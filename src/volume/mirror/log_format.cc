@@ -1,7 +1,5 @@
 #include "volume/mirror/log_format.h"
 
-#include <isa-l/crc.h>
-
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -15,22 +13,13 @@ namespace {
 constexpr uint8_t kMagic[8] = {'F', 'E', 'R', 'R', 'Y', 'M', 'L', 'G'};
 constexpr size_t kHeaderCrcAt = 508;
 
-// CRC32C by ISA-L in iSCSI's convention (initial value and final XOR all ones), as the thin
-// metadata and the snapshot store; the bitmaps are one running checksum. ISA-L takes a
-// non-const pointer but does not write through it.
-uint32_t CrcUpdate(uint32_t running, std::span<const uint8_t> data) {
-  return crc32_iscsi(const_cast<uint8_t*>(data.data()), static_cast<int>(data.size()), running);
-}
-
 uint32_t BitmapsCrc(std::span<const uint8_t> dirty, std::span<const uint8_t> stale) {
-  return ~CrcUpdate(CrcUpdate(~0u, dirty), stale);
+  return ~Crc32cUpdate(Crc32cUpdate(kCrc32cStart, dirty), stale);
 }
 
 std::string Num(uint64_t v) { return std::to_string(v); }
 
 }  // namespace
-
-uint32_t Crc32c(std::span<const uint8_t> data) { return ~CrcUpdate(~0u, data); }
 
 uint64_t BitmapBytes(uint64_t region_count) {
   const uint64_t bytes = (region_count + 7) / 8;

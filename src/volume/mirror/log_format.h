@@ -29,6 +29,7 @@
 #include <span>
 #include <vector>
 
+#include "base/crc32c.h"
 #include "base/status.h"
 
 namespace ferry::volume::mirror {
@@ -54,8 +55,6 @@ struct LogImage {
 uint64_t BitmapBytes(uint64_t region_count);
 // Bytes of the whole log.
 uint64_t LogBytes(uint64_t region_count);
-
-uint32_t Crc32c(std::span<const uint8_t> data);
 
 // Encodes `img` (bitmaps sized BitmapBytes) into LogBytes(region_count) bytes.
 std::vector<uint8_t> EncodeLog(const LogImage& img);

@@ -1,7 +1,5 @@
 #include "volume/snapshot/store_format.h"
 
-#include <isa-l/crc.h>
-
 #include <cstring>
 #include <string>
 #include <unordered_set>
@@ -9,13 +7,6 @@
 #include "base/endian.h"
 
 namespace ferry::volume::snapshot {
-
-uint32_t Crc32c(std::span<const uint8_t> data) {
-  // CRC32C by ISA-L, iSCSI's convention (initial value and final XOR all ones), as the
-  // thin metadata. ISA-L takes a non-const pointer but does not write through it.
-  return ~crc32_iscsi(const_cast<uint8_t*>(data.data()), static_cast<int>(data.size()),
-                      0xffffffffu);
-}
 
 uint64_t Layout::slots() const {
   if (per_area_ == 0 || cow_chunks_ < 3) return 0;

@@ -33,6 +33,7 @@
 #include <span>
 #include <vector>
 
+#include "base/crc32c.h"
 #include "base/status.h"
 
 namespace ferry::volume::snapshot {
@@ -44,8 +45,6 @@ inline constexpr size_t kRecordBytes = 32;
 inline constexpr uint32_t kFlagValid = 1;
 inline constexpr uint32_t kMinChunkSectors = 8;
 inline constexpr uint32_t kMaxChunkSectors = 1u << 14;  // 8 MiB
-
-uint32_t Crc32c(std::span<const uint8_t> data);
 
 struct Header {
   uint32_t chunk_sectors = 0;

@@ -1,16 +1,11 @@
 #include "volume/thin/format.h"
 
-#include <isa-l/crc.h>
-
 #include <cstring>
 
 #include "base/endian.h"
 
 namespace ferry::volume::thin::format {
 namespace {
-
-// iSCSI's CRC32C convention: initial value and final XOR all ones.
-constexpr uint32_t kCrcInit = 0xffffffffu;
 
 uint32_t BlockCrc(std::span<const uint8_t> block) { return Crc32c(block.subspan(8)); }
 
@@ -22,11 +17,6 @@ constexpr size_t kUnmapRunBytes = 4 + 8 + 4;
 constexpr size_t kRefRunBytes = 8 + 4 + 4;
 
 }  // namespace
-
-uint32_t Crc32c(std::span<const uint8_t> data) {
-  // ISA-L takes a non-const pointer but does not write through it.
-  return ~crc32_iscsi(const_cast<uint8_t*>(data.data()), static_cast<int>(data.size()), kCrcInit);
-}
 
 void EncodeSuperblock(const Superblock& sb, std::span<uint8_t> block) {
   std::memset(block.data(), 0, kBlockBytes);

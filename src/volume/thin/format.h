@@ -53,6 +53,7 @@
 #include <string>
 #include <vector>
 
+#include "base/crc32c.h"
 #include "base/status.h"
 
 namespace ferry::volume::thin::format {
@@ -77,8 +78,6 @@ enum class EntryType : uint8_t {
   kUnmapRun = 4,
   kRefRun = 5,
 };
-
-uint32_t Crc32c(std::span<const uint8_t> data);
 
 struct Superblock {
   uint64_t txn = 0;
