@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "backends/builtin.h"
 #include "daemon/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -32,7 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   for (const auto& b : c->backstores) {
-    if (b.block_size < 512 || b.size_bytes % b.block_size != 0) std::abort();
+    // Every accepted backstore passes its backend's own check, and names a known backend.
+    if (!ferry::backends::CheckBackend(b.type, b.params).ok()) std::abort();
+    if (!b.auth_group().empty() && !c->FindAuthGroup(b.auth_group())) std::abort();
   }
   for (const auto& v : c->volumes) {
     if (c->FindVolume(v.name) != &v || c->FindBackstore(v.name) != nullptr) std::abort();

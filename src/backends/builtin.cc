@@ -1,131 +1,103 @@
 #include "backends/builtin.h"
 
-#include <set>
+#include <cctype>
 
-#include "backends/file/file_device.h"
-#include "backends/ram/ram_device.h"
-#include "base/size_parse.h"
+#include "backends/file/file_backend.h"
+#include "backends/ram/ram_backend.h"
 
 namespace ferry::backends {
 namespace {
 
-// Reads parameters and remembers which were used, so unknown keys can be reported.
-class ParamReader {
- public:
-  ParamReader(std::string_view backend, const BackendParams& params)
-      : backend_(backend), params_(params) {}
-
-  Result<uint64_t> Size(std::string_view key, uint64_t def, bool required = false) {
-    auto it = Take(key);
-    if (it == params_.end()) {
-      if (required) return Error(key, "is required");
-      return def;
-    }
-    auto r = ParseSize(it->second);
-    if (!r.ok()) return Error(key, std::string(r.status().message()));
-    return *r;
-  }
-
-  Result<bool> Bool(std::string_view key, bool def) {
-    auto it = Take(key);
-    if (it == params_.end()) return def;
-    const std::string& v = it->second;
-    if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
-    if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-    return Error(key, "'" + v + "' is not a boolean (true/false)");
-  }
-
-  Result<std::string> String(std::string_view key, bool required) {
-    auto it = Take(key);
-    if (it == params_.end()) {
-      if (required) return Error(key, "is required");
-      return std::string();
-    }
-    return it->second;
-  }
-
-  // Fails on keys that no getter asked for.
-  Status CheckAllUsed(std::string_view known) const {
-    for (const auto& [k, v] : params_) {
-      if (used_.count(k) == 0) {
-        return InvalidArgument("backend " + std::string(backend_) + ": unknown parameter '" + k +
-                               "' (known: " + std::string(known) + ")");
-      }
-    }
-    return Status::Ok();
-  }
-
- private:
-  BackendParams::const_iterator Take(std::string_view key) {
-    used_.insert(std::string(key));
-    return params_.find(key);
-  }
-  Status Error(std::string_view key, const std::string& what) const {
-    return InvalidArgument("backend " + std::string(backend_) + ": parameter '" + std::string(key) +
-                           "' " + what);
-  }
-
-  std::string_view backend_;
-  const BackendParams& params_;
-  std::set<std::string, std::less<>> used_;
+const BackendType* const kBackends[] = {
+    &RamBackendType(),
+    &FileBackendType(),
 };
 
-constexpr std::string_view kRamParams = "size=SIZE [block_size=512] [read_only=false]";
-constexpr std::string_view kFileParams =
-    "path=PATH [size=SIZE] [create=false] [direct=false] [block_size=512] [read_only=false]";
-
-Result<std::shared_ptr<block::BlockDevice>> CreateRam(std::string name, const BackendParams& p) {
-  ParamReader r("ram", p);
-  RamOptions o;
-  o.name = std::move(name);
-  FERRY_ASSIGN_OR_RETURN(o.size_bytes, r.Size("size", 0, /*required=*/true));
-  FERRY_ASSIGN_OR_RETURN(uint64_t bs, r.Size("block_size", 512));
-  FERRY_ASSIGN_OR_RETURN(o.read_only, r.Bool("read_only", false));
-  FERRY_RETURN_IF_ERROR(r.CheckAllUsed("size, block_size, read_only"));
-  if (bs > UINT32_MAX) return InvalidArgument("backend ram: block_size too large");
-  o.block_size = static_cast<uint32_t>(bs);
-  FERRY_ASSIGN_OR_RETURN(auto dev, RamDevice::Create(std::move(o)));
-  return std::shared_ptr<block::BlockDevice>(std::move(dev));
+std::string KnownTypes() {
+  std::string known;
+  for (const BackendType* b : kBackends)
+    known += (known.empty() ? "" : ", ") + std::string(b->name);
+  return known;
 }
 
-Result<std::shared_ptr<block::BlockDevice>> CreateFile(std::string name, const BackendParams& p) {
-  ParamReader r("file", p);
-  FileOptions o;
-  o.name = std::move(name);
-  FERRY_ASSIGN_OR_RETURN(o.path, r.String("path", /*required=*/true));
-  FERRY_ASSIGN_OR_RETURN(o.size_bytes, r.Size("size", 0));
-  FERRY_ASSIGN_OR_RETURN(o.create, r.Bool("create", false));
-  FERRY_ASSIGN_OR_RETURN(o.direct, r.Bool("direct", false));
-  FERRY_ASSIGN_OR_RETURN(o.read_only, r.Bool("read_only", false));
-  FERRY_ASSIGN_OR_RETURN(uint64_t bs, r.Size("block_size", 0));
-  FERRY_RETURN_IF_ERROR(r.CheckAllUsed("path, size, create, direct, block_size, read_only"));
-  if (bs > UINT32_MAX) return InvalidArgument("backend file: block_size too large");
-  o.block_size = static_cast<uint32_t>(bs);
-  FERRY_ASSIGN_OR_RETURN(auto dev, FileDevice::Open(std::move(o)));
-  return std::shared_ptr<block::BlockDevice>(std::move(dev));
+Status UnknownType(std::string_view type) {
+  return InvalidArgument("unknown backend type '" + std::string(type) +
+                         "' (known: " + KnownTypes() + ")");
 }
 
-constexpr BackendType kBackends[] = {
-    {"ram", "sparse memory; native copy inside one arena", kRamParams, &CreateRam},
-    {"file", "regular file or block device through io_uring; reflink / copy_file_range",
-     kFileParams, &CreateFile},
-};
+// The scheme of "scheme:rest" (RFC 3986 3.1: a letter, then letters, digits, + - .), or
+// empty when `uri` does not start with one.
+std::string_view Scheme(std::string_view uri) {
+  size_t colon = uri.find(':');
+  if (colon == std::string_view::npos || colon == 0) return {};
+  if (!std::isalpha(static_cast<unsigned char>(uri[0]))) return {};
+  for (size_t i = 1; i < colon; ++i) {
+    const unsigned char c = uri[i];
+    if (!std::isalnum(c) && c != '+' && c != '-' && c != '.') return {};
+  }
+  return uri.substr(0, colon);
+}
 
 }  // namespace
 
-std::span<const BackendType> BuiltinBackends() { return kBackends; }
+std::span<const BackendType* const> BuiltinBackends() { return kBackends; }
+
+const BackendType* FindBackend(std::string_view type) {
+  for (const BackendType* b : kBackends) {
+    if (b->name == type) return b;
+  }
+  return nullptr;
+}
+
+Result<BackendSpec> ParseDeviceUri(std::string_view uri) {
+  if (uri.empty()) return InvalidArgument("empty device name (give a path or a URI)");
+  const std::string_view scheme = Scheme(uri);
+  const BackendType* type = FindBackend("file");
+  if (!scheme.empty()) {
+    type = nullptr;
+    for (const BackendType* b : kBackends) {
+      if (b->scheme == scheme) type = b;
+    }
+    if (type == nullptr) {
+      std::string schemes;
+      for (const BackendType* b : kBackends) schemes += std::string(b->scheme) + ": ";
+      return InvalidArgument("'" + std::string(uri) + "': unknown URI scheme '" +
+                             std::string(scheme) + "' (known: " + schemes + "or a path; write ./" +
+                             std::string(uri) + " for a file whose name has a colon)");
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(BackendParams params, type->from_uri(uri));
+  return BackendSpec{std::string(type->name), std::move(params)};
+}
+
+Status CheckBackend(std::string_view type, const BackendParams& params) {
+  const BackendType* b = FindBackend(type);
+  if (b == nullptr) return UnknownType(type);
+  return b->check(params);
+}
 
 Result<std::shared_ptr<block::BlockDevice>> CreateBackend(std::string_view type, std::string name,
-                                                          const BackendParams& params) {
-  for (const BackendType& b : kBackends) {
-    if (b.name == type) return b.create(std::move(name), params);
-  }
-  std::string known;
-  for (const BackendType& b : kBackends) {
-    if (!known.empty()) known += ", ";
-    known += b.name;
-  }
-  return InvalidArgument("unknown backend type '" + std::string(type) + "' (known: " + known + ")");
+                                                          const BackendParams& params,
+                                                          const BackendContext& context) {
+  const BackendType* b = FindBackend(type);
+  if (b == nullptr) return UnknownType(type);
+  return b->create(std::move(name), params, context);
+}
+
+Result<std::shared_ptr<block::BlockDevice>> OpenDeviceUri(std::string_view uri, std::string name,
+                                                          const BackendParams& extra,
+                                                          const BackendContext& context) {
+  auto named = [uri](const Status& s) {
+    if (s.message().find(uri) != std::string_view::npos) return s;
+    return s.WithContext("'" + std::string(uri) + "'");
+  };
+  auto spec = ParseDeviceUri(uri);
+  if (!spec.ok()) return spec.status();
+  for (const auto& [k, v] : extra) spec->params[k] = v;
+  if (name.empty()) name = std::string(uri);
+  auto dev = CreateBackend(spec->type, std::move(name), spec->params, context);
+  if (!dev.ok()) return named(dev.status());
+  return dev;
 }
 
 }  // namespace ferry::backends

@@ -8,19 +8,19 @@
 #include <string>
 #include <vector>
 
-#include "backends/file/file_device.h"
 #include "base/status.h"
 #include "cli/copy_command.h"
 #include "cli/sparse_map.h"
+#include "ferry/block_device.h"
 
 namespace ferry::cli {
 
 struct CopySetup {
-  std::string src_path;
+  std::string src_path;  // a path, or the URI of a device of another backend
   std::string dst_path;  // "DIR/basename(SRC)" when DST is a directory
   // Both the same object when SRC and DST are one file (copies inside it are memmove-like).
-  std::shared_ptr<backends::FileDevice> src_dev;
-  std::shared_ptr<backends::FileDevice> dst_dev;
+  std::shared_ptr<block::BlockDevice> src_dev;
+  std::shared_ptr<block::BlockDevice> dst_dev;
   uint64_t src_offset = 0;
   uint64_t dst_offset = 0;
   uint64_t length = 0;
@@ -35,8 +35,10 @@ struct CopySetup {
   uint32_t queue_depth = 8;
 };
 
-// Checks the arguments, opens the source (read-only) and the destination (created, grown
-// or truncated as the arguments say) and computes the ranges.
+// Checks the arguments, opens the source (read-only) and the destination and computes the
+// ranges. SRC and DST are paths or device URIs (backends/builtin.h: "iscsi://...",
+// "ram:SIZE", "file:PATH"). A regular-file destination is created, grown or truncated as the
+// arguments say; a device of another backend must exist and be large enough.
 Result<CopySetup> PrepareCopy(const CopyArgs& args);
 
 // Destination byte offset of source byte offset `src_byte`.

@@ -7,21 +7,30 @@
 
 namespace ferry::cli {
 
+namespace {
+
+// Appends [b, e) widened to `align` and clipped to [offset, end), merging with the last
+// range where they touch.
+void AddData(std::vector<ByteRange>& out, uint64_t offset, uint64_t end, uint64_t align, uint64_t b,
+             uint64_t e) {
+  b = std::max(offset, b / align * align);
+  e = std::min(end, (e + align - 1) / align * align);
+  if (b >= e) return;
+  if (!out.empty() && out.back().offset + out.back().len >= b) {
+    uint64_t new_end = std::max(out.back().offset + out.back().len, e);
+    out.back().len = new_end - out.back().offset;
+  } else {
+    out.push_back({b, e - b});
+  }
+}
+
+}  // namespace
+
 Result<std::vector<ByteRange>> DataRanges(int fd, uint64_t offset, uint64_t len, uint64_t align) {
   std::vector<ByteRange> out;
   const uint64_t end = offset + len;
   if (len == 0) return out;
-  auto add = [&](uint64_t b, uint64_t e) {
-    b = std::max(offset, b / align * align);
-    e = std::min(end, (e + align - 1) / align * align);
-    if (b >= e) return;
-    if (!out.empty() && out.back().offset + out.back().len >= b) {
-      uint64_t new_end = std::max(out.back().offset + out.back().len, e);
-      out.back().len = new_end - out.back().offset;
-    } else {
-      out.push_back({b, e - b});
-    }
-  };
+  auto add = [&](uint64_t b, uint64_t e) { AddData(out, offset, end, align, b, e); };
   uint64_t pos = offset;
   while (pos < end) {
     off_t data = lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
@@ -41,6 +50,22 @@ Result<std::vector<ByteRange>> DataRanges(int fd, uint64_t offset, uint64_t len,
     add(static_cast<uint64_t>(data), hole_u);
     if (hole_u <= static_cast<uint64_t>(data)) break;  // defensive: no progress
     pos = hole_u;
+  }
+  return out;
+}
+
+std::vector<ByteRange> DeviceDataRanges(const block::BlockDevice& dev, uint64_t offset,
+                                        uint64_t len, uint64_t align) {
+  std::vector<ByteRange> out;
+  const uint64_t bs = dev.geometry().block_size;
+  const uint64_t end = offset + len;
+  uint64_t lba = offset / bs;
+  while (lba * bs < end) {
+    const uint64_t left = end / bs - lba;
+    block::ProvisioningExtent e = dev.Provisioning(Lba(lba), BlockCount(left));
+    const uint64_t n = std::clamp<uint64_t>(e.blocks.value(), 1, left);
+    if (e.mapped) AddData(out, offset, end, align, lba * bs, (lba + n) * bs);
+    lba += n;
   }
   return out;
 }

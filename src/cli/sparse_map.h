@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "ferry/block_device.h"
 
 namespace ferry::cli {
 
@@ -19,6 +20,12 @@ struct ByteRange {
 // clipped to the range. A file system without SEEK_DATA support reports everything as data
 // (the copy is then simply not sparse). Block devices have no holes: one range.
 Result<std::vector<ByteRange>> DataRanges(int fd, uint64_t offset, uint64_t len, uint64_t align);
+
+// The same for a device of any backend, from its provisioning status
+// (BlockDevice::Provisioning: GET LBA STATUS-like; devices that cannot tell are all data).
+// `offset` and `len` are multiples of the device's block size.
+std::vector<ByteRange> DeviceDataRanges(const block::BlockDevice& dev, uint64_t offset,
+                                        uint64_t len, uint64_t align);
 
 // The complement of `data` inside [offset, offset+len): the holes.
 std::vector<ByteRange> HoleRanges(const std::vector<ByteRange>& data, uint64_t offset,

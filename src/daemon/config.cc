@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "backends/builtin.h"
 #include "base/size_parse.h"
 
 namespace ferry::daemon {
@@ -61,9 +62,12 @@ class Obj {
  public:
   Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
   const std::string& path() const { return path_; }
+  const json& value() const { return j_; }
 
-  Status Check(std::initializer_list<std::string_view> known) const {
+  // Fails unless the value is an object whose keys are all `known` (any key: `any_key`).
+  Status Check(std::initializer_list<std::string_view> known, bool any_key = false) const {
     if (!j_.is_object()) return Bad(path_, "expected an object, got " + Type(j_));
+    if (any_key) return Status::Ok();
     for (auto it = j_.begin(); it != j_.end(); ++it) {
       if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
         std::string list;
@@ -147,50 +151,46 @@ class Obj {
 
 bool ValidName(std::string_view n) { return ValidDeviceName(n); }
 
+// A JSON value as a backend parameter, keeping its type (backends/backend_type.h).
+Status ToParam(const std::string& path, const json& v, backends::ParamValue* out) {
+  using Kind = backends::ParamValue::Kind;
+  if (v.is_string()) {
+    *out = {Kind::kString, v.get<std::string>()};
+  } else if (v.is_boolean()) {
+    *out = {Kind::kBool, v.get<bool>() ? "true" : "false"};
+  } else if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) {
+    *out = {Kind::kNumber, std::to_string(v.get<uint64_t>())};
+  } else {
+    return Bad(path, "expected a string, a whole number or true/false, got " +
+                         (v.is_number() ? v.dump() : Obj::Type(v)));
+  }
+  return Status::Ok();
+}
+
+// The backend checks its own parameters (one parser per backend); its "KEY: reason" errors
+// become "$.backstores.NAME.KEY: reason".
 Status ParseBackstore(const std::string& name, const Obj& o, BackstoreConfig* b) {
   if (!ValidName(name)) {
     return Bad(o.path(), "backstore names are 1..64 of [A-Za-z0-9._-] (they name files)");
   }
-  FERRY_RETURN_IF_ERROR(
-      o.Check({"type", "path", "size", "block_size", "create", "direct", "read_only", "product"}));
+  FERRY_RETURN_IF_ERROR(o.Check({}, /*any_key=*/true));
   b->name = name;
-  std::string type;
-  FERRY_RETURN_IF_ERROR(o.Str("type", &type, true));
-  if (type == "ram") {
-    b->type = BackstoreConfig::Type::kRam;
-  } else if (type == "file") {
-    b->type = BackstoreConfig::Type::kFile;
-  } else {
-    return Bad(Child(o.path(), "type"), "unknown backstore type '" + type + "' (ram, file)");
+  FERRY_RETURN_IF_ERROR(o.Str("type", &b->type, true));
+  if (backends::FindBackend(b->type) == nullptr) {
+    std::string known;
+    for (const backends::BackendType* t : backends::BuiltinBackends()) {
+      known += (known.empty() ? "" : ", ") + std::string(t->name);
+    }
+    return Bad(Child(o.path(), "type"), "unknown backstore type '" + b->type + "' (" + known + ")");
   }
-  FERRY_RETURN_IF_ERROR(o.Str("path", &b->path, b->type == BackstoreConfig::Type::kFile));
-  if (b->type == BackstoreConfig::Type::kRam && o.Has("path")) {
-    return Bad(Child(o.path(), "path"), "a ram backstore has no path");
-  }
-  FERRY_RETURN_IF_ERROR(o.Size("size", &b->size_bytes));
-  uint64_t bs = 512;
-  FERRY_RETURN_IF_ERROR(o.Uint("block_size", 65536, &bs));
-  if (bs < 512 || (bs & (bs - 1)) != 0) {
-    return Bad(Child(o.path(), "block_size"), "must be a power of two, 512..65536");
-  }
-  b->block_size = static_cast<uint32_t>(bs);
-  FERRY_RETURN_IF_ERROR(o.Bool("create", &b->create));
-  FERRY_RETURN_IF_ERROR(o.Bool("direct", &b->direct));
-  FERRY_RETURN_IF_ERROR(o.Bool("read_only", &b->read_only));
   FERRY_RETURN_IF_ERROR(o.Str("product", &b->product));
   if (b->product.size() > 16) return Bad(Child(o.path(), "product"), "at most 16 characters");
-  const bool ram = b->type == BackstoreConfig::Type::kRam;
-  if ((ram || b->create) && b->size_bytes == 0) {
-    return Bad(Child(o.path(), "size"),
-               ram ? "a ram backstore needs a size" : "\"create\": true needs a size");
+  for (auto it = o.value().begin(); it != o.value().end(); ++it) {
+    if (it.key() == "type" || it.key() == "product") continue;
+    FERRY_RETURN_IF_ERROR(ToParam(Child(o.path(), it.key()), it.value(), &b->params[it.key()]));
   }
-  if (b->size_bytes % b->block_size != 0) {
-    return Bad(Child(o.path(), "size"),
-               "must be a multiple of block_size " + std::to_string(b->block_size));
-  }
-  if (ram && (b->create || b->direct)) {
-    return Bad(o.path(), "\"create\" and \"direct\" apply to file backstores only");
-  }
+  Status s = backends::CheckBackend(b->type, b->params);
+  if (!s.ok()) return InvalidArgument(o.path() + "." + std::string(s.message()));
   return Status::Ok();
 }
 
@@ -515,6 +515,13 @@ Result<Config> ParseConfig(std::string_view text) {
     return ParseTarget(n, o, c, &c.targets.back());
   }));
   if (c.targets.empty()) return Bad("$.targets", "no targets: nothing to serve");
+  for (const BackstoreConfig& b : c.backstores) {
+    const std::string group = b.auth_group();
+    if (!group.empty() && c.FindAuthGroup(group) == nullptr) {
+      return Bad(Child(Child("$.backstores", b.name), "auth_group"),
+                 "no auth group named '" + group + "'");
+    }
+  }
   // A backstore (or volume) behind two targets would get two identities' worth of state:
   // refuse.
   std::map<std::string, std::string> owner;
@@ -585,13 +592,9 @@ const VolumeConfig* Config::FindVolume(std::string_view name) const {
   return nullptr;
 }
 
-const char* BackstoreTypeName(BackstoreConfig::Type t) {
-  switch (t) {
-    case BackstoreConfig::Type::kRam: return "ram";
-    case BackstoreConfig::Type::kFile: return "file";
-    case BackstoreConfig::Type::kVolume: return "volume";
-  }
-  return "?";
+std::string BackstoreConfig::auth_group() const {
+  auto it = params.find("auth_group");
+  return it == params.end() ? std::string() : it->second.text;
 }
 
 bool ValidDeviceName(std::string_view n) {

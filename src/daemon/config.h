@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/backend_type.h"
 #include "base/status.h"
 #include "iscsi/acl.h"
 #include "iscsi/chap.h"
@@ -24,20 +25,20 @@ namespace ferry::daemon {
 
 struct BackstoreConfig {
   std::string name;
-  // kVolume: a volume (VolumeConfig) serving as a LUN's backstore; never parsed from
+  // A backend of the registry (backends/builtin.h: "ram", "file", "iscsi", ...), or
+  // kVolumeType: a volume (VolumeConfig) serving as a LUN's backstore; never parsed from
   // "backstores", made by the daemon for each volume.
-  enum class Type { kRam, kFile, kVolume } type = Type::kRam;
-  std::string path;         // file
-  uint64_t size_bytes = 0;  // ram: required; file: 0 = the file's size
-  uint32_t block_size = 512;
-  bool create = false;  // file: create when missing (needs size)
-  bool direct = false;  // file: O_DIRECT
-  bool read_only = false;
+  std::string type = "ram";
+  // The backend's parameters: every key of the backstore's object but "type" and
+  // "product", with its JSON type (checked by the backend's own parser).
+  backends::BackendParams params;
   std::string product;  // INQUIRY product id; default: the backstore name
-};
 
-// "ram", "file", "volume".
-const char* BackstoreTypeName(BackstoreConfig::Type t);
+  bool is_volume() const { return type == kVolumeType; }
+  // The CHAP credentials a backend logs in with (an "auth_group" parameter), or empty.
+  std::string auth_group() const;
+  static constexpr std::string_view kVolumeType = "volume";
+};
 
 // A device-mapper-style volume (src/volume/volume.h): its table in dmsetup syntax. The
 // table's device names are backstores or other volumes, in any order in the file; the

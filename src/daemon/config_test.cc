@@ -49,11 +49,12 @@ TEST(Config, ParsesEverything) {
   ASSERT_EQ(c->backstores.size(), 2u);
   const BackstoreConfig* disk = c->FindBackstore("disk");
   ASSERT_NE(disk, nullptr);
-  EXPECT_EQ(disk->type, BackstoreConfig::Type::kFile);
-  EXPECT_EQ(disk->size_bytes, 1u << 30);
-  EXPECT_EQ(disk->block_size, 4096u);
-  EXPECT_TRUE(disk->create && disk->direct);
-  EXPECT_EQ(c->FindBackstore("ram0")->size_bytes, 64u << 20);
+  EXPECT_EQ(disk->type, "file");
+  EXPECT_EQ(disk->params.at("size").text, "1073741824");
+  EXPECT_EQ(disk->params.at("block_size").text, "4096");
+  EXPECT_EQ(disk->params.at("create").kind, backends::ParamValue::Kind::kBool);
+  EXPECT_EQ(disk->params.at("direct").text, "true");
+  EXPECT_EQ(c->FindBackstore("ram0")->params.at("size").text, "64M");
   ASSERT_EQ(c->targets.size(), 1u);
   const TargetConfig& t = c->targets[0];
   EXPECT_EQ(t.alias, "vm store");

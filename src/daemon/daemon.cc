@@ -60,10 +60,9 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
                 r.server->listen_addresses().front().c_str());
     for (size_t i = 0; i < t.luns.size(); ++i) {
       const Backstore& b = r.setup.backstores.at(t.luns[i].backstore);
-      std::printf(
-          "%sLUN %llu: %s %s", i ? ", " : "", static_cast<unsigned long long>(t.luns[i].lun),
-          b.config.type == BackstoreConfig::Type::kRam ? "RAM" : BackstoreTypeName(b.config.type),
-          b.config.name.c_str());
+      std::printf("%sLUN %llu: %s %s", i ? ", " : "",
+                  static_cast<unsigned long long>(t.luns[i].lun),
+                  b.config.type == "ram" ? "RAM" : b.config.type.c_str(), b.config.name.c_str());
     }
     std::printf(")\n");
   }

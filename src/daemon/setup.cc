@@ -1,49 +1,23 @@
 #include "daemon/setup.h"
 
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <fstream>
 
-#include "backends/file/file_device.h"
+#include "backends/builtin.h"
 #include "backends/ram/ram_device.h"
 #include "base/log.h"
+#include "base/secret_file.h"
 #include "daemon/identity.h"
 
 namespace ferry::daemon {
 
-Result<std::string> ReadSecret(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "CHAP secret file " + path);
-  if (!S_ISREG(st.st_mode)) return InvalidArgument("CHAP secret file " + path + " is not a file");
-  if (st.st_mode & 077) {
-    return PermissionDenied("CHAP secret file " + path +
-                            " is readable by group or others: chmod 600 it");
-  }
-  std::ifstream in(path);
-  std::string secret;
-  std::getline(in, secret);
-  if (!in && !in.eof()) return Internal("cannot read CHAP secret file " + path);
-  if (secret.size() < 12 || secret.size() > 255) {
-    return InvalidArgument("CHAP secret in " + path + " must be 12..255 characters (has " +
-                           std::to_string(secret.size()) + ")");
-  }
-  for (char ch : secret) {
-    if (ch <= ' ' || ch > '~' || ch == '#') {
-      return InvalidArgument("CHAP secret in " + path +
-                             " may hold printable ASCII without spaces or '#' only");
-    }
-  }
-  return secret;
-}
-
 Result<std::shared_ptr<const iscsi::ChapCredentials>> LoadAuthGroup(const AuthGroupConfig& a) {
   auto c = std::make_shared<iscsi::ChapCredentials>();
   c->user = a.user;
-  FERRY_ASSIGN_OR_RETURN(c->secret, ReadSecret(a.secret_file));
+  FERRY_ASSIGN_OR_RETURN(c->secret, ReadSecretFile(a.secret_file));
   if (!a.mutual_user.empty()) {
     c->mutual_user = a.mutual_user;
-    FERRY_ASSIGN_OR_RETURN(c->mutual_secret, ReadSecret(a.mutual_secret_file));
+    FERRY_ASSIGN_OR_RETURN(c->mutual_secret, ReadSecretFile(a.mutual_secret_file));
     if (c->mutual_secret == c->secret) {
       return InvalidArgument("auth group " + a.name +
                              ": the mutual secret must differ from the initiator's");
@@ -53,13 +27,15 @@ Result<std::shared_ptr<const iscsi::ChapCredentials>> LoadAuthGroup(const AuthGr
 }
 
 Config DemoConfig(const PortalConfig& portal, uint64_t lun_size) {
+  using Kind = backends::ParamValue::Kind;
+  const backends::ParamValue size{Kind::kNumber, std::to_string(lun_size)};
   Config c;
-  c.backstores.push_back({.name = "demo-ram", .size_bytes = lun_size});
+  c.backstores.push_back({.name = "demo-ram", .type = "ram", .params = {{"size", size}}});
   c.backstores.push_back({.name = "demo-file",
-                          .type = BackstoreConfig::Type::kFile,
-                          .path = "demo-file.img",  // relative: in the state directory
-                          .size_bytes = lun_size,
-                          .create = true});
+                          .type = "file",
+                          .params = {{"path", {Kind::kString, "demo-file.img"}},  // state dir
+                                     {"size", size},
+                                     {"create", {Kind::kBool, "true"}}}});
   TargetConfig t;
   t.name = kDemoTarget;
   t.alias = "ferry demo";
@@ -71,28 +47,22 @@ Config DemoConfig(const PortalConfig& portal, uint64_t lun_size) {
 
 namespace {
 
-// `ram_arena`: shared by every RAM backstore, so that copies between RAM LUNs are native.
-Result<std::shared_ptr<block::BlockDevice>> OpenDevice(
-    const BackstoreConfig& b, const std::string& state_dir,
-    const std::shared_ptr<backends::RamArena>& ram_arena) {
-  if (b.type == BackstoreConfig::Type::kRam) {
-    FERRY_ASSIGN_OR_RETURN(auto d, backends::RamDevice::Create({.name = b.name,
-                                                                .size_bytes = b.size_bytes,
-                                                                .block_size = b.block_size,
-                                                                .arena = ram_arena,
-                                                                .read_only = b.read_only}));
-    return std::shared_ptr<block::BlockDevice>(std::move(d));
-  }
-  std::filesystem::path p(b.path);
-  if (p.is_relative()) p = std::filesystem::path(state_dir) / p;
-  FERRY_ASSIGN_OR_RETURN(auto d, backends::FileDevice::Open({.name = b.name,
-                                                             .path = p.string(),
-                                                             .direct = b.direct,
-                                                             .read_only = b.read_only,
-                                                             .create = b.create,
-                                                             .size_bytes = b.size_bytes,
-                                                             .block_size = b.block_size}));
-  return std::shared_ptr<block::BlockDevice>(std::move(d));
+// What backends may ask for: relative paths in the state directory, one RAM arena for every
+// RAM backstore (so that copies between RAM LUNs are native), CHAP credentials by group.
+backends::BackendContext MakeBackendContext(const Setup& s, const std::string& state_dir) {
+  backends::BackendContext ctx;
+  ctx.base_dir = state_dir;
+  ctx.ram_arena = std::make_shared<backends::RamArena>();
+  ctx.auth_group = [&s](std::string_view name) -> Result<backends::ChapSecrets> {
+    auto it = s.auth.find(std::string(name));
+    if (it == s.auth.end()) return NotFound("no auth group named '" + std::string(name) + "'");
+    const iscsi::ChapCredentials& c = *it->second;
+    return backends::ChapSecrets{.user = c.user,
+                                 .secret = c.secret,
+                                 .mutual_user = c.mutual_user,
+                                 .mutual_secret = c.mutual_secret};
+  };
+  return ctx;
 }
 
 }  // namespace
@@ -109,16 +79,23 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return ErrnoStatus(ec.value(), "cannot create state directory " + state_dir);
-  auto ram_arena = std::make_shared<backends::RamArena>();
+  const backends::BackendContext ctx = MakeBackendContext(s, state_dir);
   for (const BackstoreConfig& b : c.backstores) {
-    auto dev = OpenDevice(b, state_dir, ram_arena);
+    auto dev = backends::CreateBackend(b.type, b.name, b.params, ctx);
+    if (!dev.ok() && dev.status().code() == StatusCode::kUnavailable) {
+      // A remote store that cannot be reached: its LUNs are left out, the others serve.
+      FERRY_LOG_ERROR("ferryd: backstore {} ({}) is unavailable, its LUNs are not served: {}",
+                      b.name, b.type, dev.status().message());
+      s.unavailable[b.name] = std::string(dev.status().message());
+      continue;
+    }
     if (!dev.ok())
       return Status(dev.status().code(),
                     "backstore " + b.name + ": " + std::string(dev.status().message()));
     scsi::LuIdentity id;
     id.product = b.product.empty() ? b.name : b.product;
     FERRY_RETURN_IF_ERROR(LoadOrCreateIdentity(state_dir, b.name, &id));
-    auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, b.read_only);
+    auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, (*dev)->read_only());
     lu->set_sanitize_rate(c.sanitize_bandwidth);
     FERRY_RETURN_IF_ERROR(s.registry->Add(*dev));
     s.backstores[b.name] = Backstore{.config = b, .device = *dev, .lu = std::move(lu)};
@@ -146,6 +123,7 @@ std::vector<std::shared_ptr<iscsi::Target>> MakeTargets(
       tc.portal_groups.push_back(std::move(pg));
     }
     for (const TargetLunConfig& l : t.luns) {
+      if (s.unavailable.contains(l.backstore)) continue;
       const Backstore& b = s.backstores.at(l.backstore);
       if (b.volume != nullptr) b.volume->Open();  // the LUN holds it (closed by lun_unmap)
       tc.luns[l.lun] = {b.lu, l.write_protect};

@@ -18,11 +18,7 @@
 
 namespace ferry::daemon {
 
-// Reads one CHAP secret: the file's first line. Refused when the file is readable by group
-// or others, or the secret is not 12..255 printable characters without spaces (RFC 7143
-// 12.1.3 wants at least 12 bytes without IPsec; some initiators break on spaces and '#').
-Result<std::string> ReadSecret(const std::string& path);
-
+// Reads the auth group's secrets (base/secret_file.h).
 Result<std::shared_ptr<const iscsi::ChapCredentials>> LoadAuthGroup(const AuthGroupConfig& a);
 
 // The embedded default: RAM LUN 0 and file LUN 1 (`<state_dir>/demo-file.img`) behind
@@ -46,10 +42,15 @@ struct Setup {
   std::map<std::string, Backstore> backstores;  // and volumes
   std::map<std::string, std::shared_ptr<const iscsi::ChapCredentials>> auth;
   std::shared_ptr<const iscsi::ChapCredentials> discovery_chap;
+  // Backstores whose remote store could not be reached at start (kUnavailable from the
+  // backend), with the reason; their LUNs are not served, the others are.
+  std::map<std::string, std::string, std::less<>> unavailable;
 };
 
-// Reads the secrets and opens every backstore (creating the state directory); volumes are
-// opened after it (OpenVolumes in volumes.h).
+// Reads the secrets and opens every backstore through the backend registry (creating the
+// state directory); volumes are opened after it (OpenVolumes in volumes.h). A backstore
+// whose backend reports kUnavailable is logged and listed in `unavailable`; any other
+// failure fails the whole setup.
 Result<Setup> Prepare(const Config& c, const std::string& state_dir);
 
 // The key of a configured portal in the map of bound addresses: "ip:port" as written, and

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/secret_file.h"
+
 namespace ferry::daemon {
 namespace {
 
@@ -28,16 +30,16 @@ class SetupTest : public ::testing::Test {
 };
 
 TEST_F(SetupTest, ReadsSecrets) {
-  auto s = ReadSecret(Write("ok", "a-good-secret-1\n"));
+  auto s = ReadSecretFile(Write("ok", "a-good-secret-1\n"));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(*s, "a-good-secret-1");
-  auto open = ReadSecret(Write("open", "a-good-secret-1\n", 0644));
+  auto open = ReadSecretFile(Write("open", "a-good-secret-1\n", 0644));
   EXPECT_EQ(open.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(open.status().message().find("chmod 600"), std::string_view::npos);
-  EXPECT_FALSE(ReadSecret(Write("short", "eleven-char")).ok());
-  EXPECT_FALSE(ReadSecret(Write("space", "has a space in it")).ok());
-  EXPECT_FALSE(ReadSecret(Write("hash", "has#hash-inside")).ok());
-  EXPECT_FALSE(ReadSecret((dir_ / "missing").string()).ok());
+  EXPECT_FALSE(ReadSecretFile(Write("short", "eleven-char")).ok());
+  EXPECT_FALSE(ReadSecretFile(Write("space", "has a space in it")).ok());
+  EXPECT_FALSE(ReadSecretFile(Write("hash", "has#hash-inside")).ok());
+  EXPECT_FALSE(ReadSecretFile((dir_ / "missing").string()).ok());
 }
 
 TEST_F(SetupTest, MutualSecretMustDiffer) {

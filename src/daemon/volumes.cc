@@ -59,7 +59,7 @@ Result<Backstore*> AddVolume(Setup* s, std::shared_ptr<volume::Volume> vol,
   FERRY_RETURN_IF_ERROR(s->registry->Add(vol));
   auto lu = std::make_shared<scsi::LogicalUnit>(vol, id, /*read_only=*/false);
   lu->set_sanitize_rate(sanitize_bandwidth);
-  Backstore b{.config = {.name = name, .type = BackstoreConfig::Type::kVolume},
+  Backstore b{.config = {.name = name, .type = std::string(BackstoreConfig::kVolumeType)},
               .device = vol,
               .lu = std::move(lu),
               .volume = vol};

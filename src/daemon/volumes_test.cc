@@ -97,7 +97,7 @@ TEST_F(VolumesTest, OpensInDependencyOrderWhateverTheFileOrder) {
   for (const char* n : {"top", "mid", "bottom"}) {
     Backstore* b = FindVolume(d_.setup, n);
     ASSERT_NE(b, nullptr) << n;
-    EXPECT_EQ(b->config.type, BackstoreConfig::Type::kVolume);
+    EXPECT_TRUE(b->config.is_volume());
     EXPECT_TRUE(b->from_config);
     EXPECT_EQ(d_.setup.registry->Find(n), b->device);
     EXPECT_EQ(b->volume->open_count(), 1) << n << ": a LUN or a table holds each";
