@@ -38,6 +38,25 @@ std::string_view Scheme(std::string_view uri) {
   return uri.substr(0, colon);
 }
 
+Status AddQuery(std::string_view uri, std::string_view query, BackendParams* params) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = kv.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return InvalidArgument("'" + std::string(uri) + "': '" + std::string(kv) +
+                             "' in the query is not KEY=VALUE");
+    }
+    const std::string key(kv.substr(0, eq));
+    if (params->count(key) != 0) {
+      return InvalidArgument("'" + std::string(uri) + "': '" + key + "' is given twice");
+    }
+    (*params)[key] = std::string(kv.substr(eq + 1));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::span<const BackendType* const> BuiltinBackends() { return kBackends; }
@@ -66,7 +85,17 @@ Result<BackendSpec> ParseDeviceUri(std::string_view uri) {
                              std::string(uri) + " for a file whose name has a colon)");
     }
   }
+  // "?key=value&key=value" after a URI of another backend than files (whose names may hold
+  // a '?') adds parameters: iscsi://host/IQN/0?timeout=5.
+  std::string_view query;
+  if (type->name != "file") {
+    if (size_t q = uri.find('?'); q != std::string_view::npos) {
+      query = uri.substr(q + 1);
+      uri = uri.substr(0, q);
+    }
+  }
   FERRY_ASSIGN_OR_RETURN(BackendParams params, type->from_uri(uri));
+  FERRY_RETURN_IF_ERROR(AddQuery(uri, query, &params));
   return BackendSpec{std::string(type->name), std::move(params)};
 }
 

@@ -28,7 +28,8 @@ struct BackendSpec {
 };
 
 // Pure. "ram:1G", "file:PATH", "file:///PATH", "iscsi://host/IQN/LUN", or a plain path (a
-// file). Errors name the URI and what is wrong with it.
+// file). URIs of other backends than files may end in "?KEY=VALUE&KEY=VALUE": more of the
+// backend's parameters ("ram:1G?block_size=4096"). Errors name the URI and what is wrong.
 Result<BackendSpec> ParseDeviceUri(std::string_view uri);
 
 // Pure: checks `params` for backend `type` without opening anything. Unknown types and

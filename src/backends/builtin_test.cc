@@ -117,6 +117,19 @@ TEST(DeviceUriTest, PathsAndSchemes) {
   EXPECT_EQ(p->params.at("size").text, "64M");
 }
 
+TEST(DeviceUriTest, QueryAddsParameters) {
+  auto p = ParseDeviceUri("ram:1M?block_size=4096&read_only=yes");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->params.at("size").text, "1M");
+  EXPECT_EQ(p->params.at("block_size").text, "4096");
+  EXPECT_EQ(p->params.at("read_only").text, "yes");
+  EXPECT_THAT(Message(ParseDeviceUri("ram:1M?block_size").status()), HasSubstr("not KEY=VALUE"));
+  EXPECT_THAT(Message(ParseDeviceUri("ram:1M?size=2M").status()), HasSubstr("given twice"));
+  p = ParseDeviceUri("dir/what?.img");  // files keep their '?'
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->params.at("path").text, "dir/what?.img");
+}
+
 TEST(DeviceUriTest, BadUrisSayWhatIsWrong) {
   EXPECT_THAT(Message(ParseDeviceUri("tape:x").status()),
               HasSubstr("'tape:x': unknown URI scheme 'tape' (known: ram: file:"));
