@@ -41,8 +41,10 @@ check: deps lint test test-asan
 # make run = install deps, build, start ferryd in the foreground on its embedded default
 # (RAM LUN 0 and file LUN 1 behind iqn.2026-11.org.ferry:demo on 127.0.0.1:3260). Ctrl-C
 # stops it. STATE_DIR keeps the LUN identities and the file LUN between runs.
+# Builds only ferryd and ferryctl, not the tests.
 STATE_DIR ?= $(BUILD)/ferry-state
-run: build
+run: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferryctl
 	$(BUILD)/src/daemon/ferryd --state-dir $(STATE_DIR)
 
 bench: build
