@@ -100,6 +100,9 @@ void PrintCopy(const json& c, std::ostream& out) {
   const json tok = c.value("tokens", json::object());
   out << "); tokens " << Str(tok, "live") << " live, " << Str(tok, "created") << " made, "
       << Str(tok, "revoked") << " revoked\n";
+  for (const auto& note : c.value("offload_notes", json::array())) {
+    out << "not offloaded: " << note.get<std::string>() << "\n";
+  }
 }
 
 void PrintStatus(const json& r, std::ostream& out) {

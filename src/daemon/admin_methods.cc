@@ -89,6 +89,7 @@ json CopyJson(const scsi::CopyManager& m) {
       {"bytes_emulated", c.bytes_emulated},
       {"bytes_zeroed", c.bytes_zeroed},
       {"mechanisms", mech},
+      {"offload_notes", c.offload_notes},
       {"tokens",
        {{"live", c.tokens_live}, {"created", c.tokens_created}, {"revoked", c.tokens_revoked}}}};
 }

@@ -192,7 +192,19 @@ void CopyManager::NoteWrite(const LogicalUnit& lu, uint64_t lba, uint64_t blocks
   tokens_->NoteWrite(&lu, lba, blocks, nullptr);
 }
 
-void CopyManager::CountCopy(const copy::CopyCounters& c) {
+void CopyManager::CountCopy(const copy::CopyResult& r) {
+  const copy::CopyCounters& c = r.counters;
+  if (!r.offload_notes.empty()) {
+    std::lock_guard l(mu_);
+    for (const std::string& note : r.offload_notes) {
+      std::erase(offload_notes_, note);
+      offload_notes_.push_back(note);
+    }
+    if (offload_notes_.size() > kMaxOffloadNotes) {
+      offload_notes_.erase(offload_notes_.begin(),
+                           offload_notes_.end() - static_cast<ptrdiff_t>(kMaxOffloadNotes));
+    }
+  }
   bytes_offloaded_ += c.offloaded_bytes;
   bytes_emulated_ += c.emulated_bytes;
   for (size_t i = 0; i < c.by_mechanism.size(); ++i) by_mechanism_[i] += c.by_mechanism[i];
@@ -213,6 +225,10 @@ CopyMetrics CopyManager::metrics() const {
   m.tokens_created = tokens_->created();
   m.tokens_live = tokens_->live();
   m.tokens_revoked = tokens_->revoked();
+  {
+    std::lock_guard l(mu_);
+    m.offload_notes = offload_notes_;
+  }
   return m;
 }
 

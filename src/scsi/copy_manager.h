@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -89,7 +90,11 @@ struct CopyMetrics {
   uint64_t tokens_created = 0;
   uint64_t tokens_live = 0;
   uint64_t tokens_revoked = 0;
+  // Why parts of recent copies were not offloaded (the copy engine's notes), newest last,
+  // each once: the last kMaxOffloadNotes distinct ones.
+  std::vector<std::string> offload_notes;
 };
+inline constexpr size_t kMaxOffloadNotes = 16;
 
 class CopyManager : public std::enable_shared_from_this<CopyManager> {
  public:
@@ -147,8 +152,8 @@ class CopyManager : public std::enable_shared_from_this<CopyManager> {
   std::vector<std::shared_ptr<CopyOp>> RunningOps();
   // The operation ended: counts it, drops its record unless it is held.
   void EndOp(const std::shared_ptr<CopyOp>& op);
-  // Adds one finished engine copy's counters to the metrics.
-  void CountCopy(const copy::CopyCounters& c);
+  // Adds one finished engine copy's counters and offload notes to the metrics.
+  void CountCopy(const copy::CopyResult& r);
   copy::CopyEngine& engine() { return *engine_; }
 
   io::Reactor* const reactor_;
@@ -167,6 +172,7 @@ class CopyManager : public std::enable_shared_from_this<CopyManager> {
   std::atomic<uint64_t> active_{0};
   std::atomic<uint64_t> bytes_offloaded_{0}, bytes_emulated_{0}, bytes_zeroed_{0};
   std::array<std::atomic<uint64_t>, copy::kNumMechanisms> by_mechanism_{};
+  std::vector<std::string> offload_notes_;  // guarded by mu_
 };
 
 }  // namespace ferry::scsi

@@ -84,7 +84,7 @@ void CopyRunner::RunLocked(Copy c) {
   written_ = Copy{.desc = {.dsts = c.desc.dsts}, .dst_lu = c.dst_lu};
   auto job =
       manager_->engine().Submit(std::move(c.desc), [self = shared_from_this()](copy::CopyResult r) {
-        self->manager_->CountCopy(r.counters);
+        self->manager_->CountCopy(r);
         self->NoteWrites(self->written_);  // and after: a token made meanwhile is revoked too
         self->Unlock();
         {
