@@ -100,6 +100,8 @@ enum class CopyMechanism : uint8_t {
   kReflink,        // FICLONERANGE: blocks shared, no data moved
   kCopyFileRange,  // copy_file_range: the kernel moved the data
   kThinShare,      // thin volumes of one pool: blocks shared in the metadata, no data moved
+  kXcopy,          // EXTENDED COPY(LID1) run by a remote array (iSCSI backend)
+  kOdx,            // POPULATE TOKEN + WRITE USING TOKEN run by a remote array (iSCSI backend)
 };
 std::string_view CopyMechanismName(CopyMechanism m);
 

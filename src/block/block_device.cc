@@ -21,6 +21,8 @@ std::string_view CopyMechanismName(CopyMechanism m) {
     case CopyMechanism::kReflink: return "reflink";
     case CopyMechanism::kCopyFileRange: return "copy_file_range";
     case CopyMechanism::kThinShare: return "thin_share";
+    case CopyMechanism::kXcopy: return "xcopy";
+    case CopyMechanism::kOdx: return "odx";
   }
   return "unknown";
 }

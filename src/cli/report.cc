@@ -30,6 +30,8 @@ std::string_view MechanismLabel(block::CopyMechanism m) {
     case block::CopyMechanism::kReflink: return "reflink";
     case block::CopyMechanism::kCopyFileRange: return "copy_file_range";
     case block::CopyMechanism::kThinShare: return "thin_share";
+    case block::CopyMechanism::kXcopy: return "xcopy";
+    case block::CopyMechanism::kOdx: return "odx";
   }
   return "unknown";
 }
