@@ -124,6 +124,9 @@ struct CopyLegRequest {
   // Of the leg's bytes, how many were shared by reflink when `mechanism` is another one
   // (a leg whose unaligned ends were copied and whose middle was cloned); 0 otherwise.
   uint64_t reflinked_bytes = 0;
+  // Set by a device that completes with kNotSupported and can say why (a remote array's
+  // refusal); the copy engine shows it to the user. Empty otherwise.
+  std::string refusal;
 };
 
 // The copy-offload capability of a destination device.

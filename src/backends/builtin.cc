@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "backends/file/file_backend.h"
+#include "backends/iscsi/iscsi_backend.h"
 #include "backends/ram/ram_backend.h"
 
 namespace ferry::backends {
@@ -11,6 +12,7 @@ namespace {
 const BackendType* const kBackends[] = {
     &RamBackendType(),
     &FileBackendType(),
+    &iscsi::IscsiBackendType(),
 };
 
 std::string KnownTypes() {
@@ -116,8 +118,12 @@ Result<std::shared_ptr<block::BlockDevice>> CreateBackend(std::string_view type,
 Result<std::shared_ptr<block::BlockDevice>> OpenDeviceUri(std::string_view uri, std::string name,
                                                           const BackendParams& extra,
                                                           const BackendContext& context) {
-  auto named = [uri](const Status& s) {
-    if (s.message().find(uri) != std::string_view::npos) return s;
+  // The backend's own messages usually name its device already (a URL without the user
+  // part and the query): then the URI is not said twice.
+  std::string_view core = uri.substr(0, uri.find('?'));
+  if (size_t at = core.find('@'); at != std::string_view::npos) core.remove_prefix(at + 1);
+  auto named = [uri, core](const Status& s) {
+    if (s.message().find(core) != std::string_view::npos) return s;
     return s.WithContext("'" + std::string(uri) + "'");
   };
   auto spec = ParseDeviceUri(uri);

@@ -19,7 +19,7 @@ std::string Message(const Status& s) { return std::string(s.message()); }
 TEST(BuiltinTest, ListsRamAndFile) {
   std::vector<std::string> names;
   for (const BackendType* b : BuiltinBackends()) names.emplace_back(b->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"ram", "file"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"ram", "file", "iscsi"}));
 }
 
 TEST(BuiltinTest, CreatesRamWithSizeSuffix) {
@@ -130,9 +130,38 @@ TEST(DeviceUriTest, QueryAddsParameters) {
   EXPECT_EQ(p->params.at("path").text, "dir/what?.img");
 }
 
+TEST(DeviceUriTest, IscsiUrisCarryChapAndOptions) {
+  auto p = ParseDeviceUri(
+      "iscsi://alice%/etc/ferry/a.secret@127.0.0.1:3261/iqn.2026-12.org.x:t/3?offload=odx");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->type, "iscsi");
+  EXPECT_EQ(p->params.at("url").text, "iscsi://127.0.0.1:3261/iqn.2026-12.org.x:t/3");
+  EXPECT_EQ(p->params.at("chap_user").text, "alice");
+  EXPECT_EQ(p->params.at("chap_secret_file").text, "/etc/ferry/a.secret");
+  EXPECT_EQ(p->params.at("offload").text, "odx");
+  EXPECT_TRUE(CheckBackend("iscsi", p->params).ok());
+  EXPECT_EQ(Message(CheckBackend(
+                "iscsi", {{"url", "iscsi://h/iqn.2026-12.org.x:t/0"}, {"offload", "fast"}})),
+            "offload: 'fast' is not one of auto, xcopy, odx, none");
+  EXPECT_THAT(Message(CheckBackend(
+                  "iscsi", {{"url", "iscsi://h/iqn.2026-12.org.x:t/0"}, {"chap_user", "alice"}})),
+              HasSubstr("CHAP needs both chap_user and chap_secret_file"));
+  EXPECT_THAT(Message(ParseDeviceUri("iscsi://127.0.0.1/no-lun").status()),
+              HasSubstr("iscsi://127.0.0.1/no-lun"));
+  EXPECT_THAT(Message(ParseDeviceUri("iscsi://@h/iqn.2026-12.org.x:t/0").status()),
+              HasSubstr("empty CHAP user"));
+}
+
+TEST(DeviceUriTest, AnUnreachableArrayIsUnavailableAndNamed) {
+  auto dev = OpenDeviceUri("iscsi://127.0.0.1:1/iqn.2026-12.org.x:t/0?timeout=5");
+  ASSERT_FALSE(dev.ok());
+  EXPECT_EQ(dev.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(Message(dev.status()), HasSubstr("iscsi://127.0.0.1:1/iqn.2026-12.org.x:t/0"));
+}
+
 TEST(DeviceUriTest, BadUrisSayWhatIsWrong) {
   EXPECT_THAT(Message(ParseDeviceUri("tape:x").status()),
-              HasSubstr("'tape:x': unknown URI scheme 'tape' (known: ram: file:"));
+              HasSubstr("'tape:x': unknown URI scheme 'tape' (known: ram: file: iscsi:"));
   EXPECT_THAT(Message(ParseDeviceUri("ram:").status()), HasSubstr("give a size, as in ram:1G"));
   EXPECT_THAT(Message(ParseDeviceUri("file://rel").status()), HasSubstr("absolute path"));
   EXPECT_THAT(Message(ParseDeviceUri("").status()), HasSubstr("empty device name"));

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <ostream>
 
+#include "base/log.h"
 #include "block/splitter.h"
 #include "cli/copy_setup.h"
 #include "cli/report.h"
@@ -153,6 +154,12 @@ CLI::App* AddCopyCommand(CLI::App& app, CopyArgs* a) {
 }
 
 int RunCopy(const CopyArgs& args, Console& console) {
+  // Devices log what they found when they open (a remote LU's limits): for --verbose only.
+  SetLogLevel(args.verbose ? "info" : "warn");
+  // Before the devices, so that it outlives them: a remote device closes its sessions on
+  // the reactors it used.
+  auto reactor = io::Reactor::Create();
+  if (!reactor.ok()) return Fail(console, reactor.status().message(), kExitCopyFailed);
   auto setup = PrepareCopy(args);
   if (!setup.ok()) return Fail(console, setup.status().message(), kExitUsage);
   CopySetup& s = *setup;
@@ -161,8 +168,6 @@ int RunCopy(const CopyArgs& args, Console& console) {
   const bool show_progress = console.progress && !args.quiet && !args.json;
   const Clock::time_point start = Clock::now();
 
-  auto reactor = io::Reactor::Create();
-  if (!reactor.ok()) return Fail(console, reactor.status().message(), kExitCopyFailed);
   copy::EngineOptions opts;
   opts.chunk_bytes = s.chunk_bytes;
   opts.queue_depth = s.queue_depth;

@@ -114,6 +114,7 @@ void Job::IssueLeg() {
   leg->req.segments = leg->segments;
   leg->req.mechanism = block::CopyMechanism::kNone;
   leg->req.reflinked_bytes = 0;
+  leg->req.refusal.clear();
   leg->req.done = [this, leg](IoStatus st) { OnLeg(leg, st); };
   offload->SubmitCopy(leg->req);
 }
@@ -131,7 +132,10 @@ void Job::OnLeg(Leg* leg, IoStatus st) {
     Count(block::CopyMechanism::kReflink, cloned);
     Count(m, leg->bytes - cloned);
   } else if (st == IoStatus::kNotSupported) {
-    AddNote(Name(*leg->dev) + ": native copy refused for some ranges; emulated");
+    AddNote(Name(*leg->dev) + ": native copy refused" +
+            (leg->req.refusal.empty() ? std::string(" for some ranges")
+                                      : " (" + leg->req.refusal + ")") +
+            "; emulated");
     EmulateLeg(*leg);
   } else {
     const uint32_t bs = leg->dev->geometry().block_size;

@@ -60,6 +60,7 @@ Reactor::~Reactor() {
   timers_.clear();
   timer_order_.clear();
   posted_.clear();
+  polls_.clear();
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (t_current == this) t_current = nullptr;
@@ -133,6 +134,25 @@ void Reactor::CancelOp(UringOp* op) {
   io_uring_sqe_set_data(sqe, nullptr);
 }
 
+Reactor::PollId Reactor::PollFd(UringOp* op, int fd, uint32_t poll_mask) {
+  PollId id = next_poll_id_++;
+  polls_.emplace(id, op);
+  io_uring_sqe* sqe = GetSqe(nullptr);
+  --uring_in_flight_;  // polls wait for events, they are not I/O that must drain
+  io_uring_prep_poll_add(sqe, fd, poll_mask);
+  io_uring_sqe_set_data64(sqe, (id << 1) | 1);
+  return id;
+}
+
+bool Reactor::CancelPoll(PollId id) {
+  if (polls_.erase(id) == 0) return false;
+  io_uring_sqe* sqe = GetSqe(nullptr);
+  --uring_in_flight_;
+  io_uring_prep_poll_remove(sqe, (id << 1) | 1);
+  io_uring_sqe_set_data(sqe, nullptr);
+  return true;
+}
+
 size_t Reactor::RunTimers() {
   size_t n = 0;
   auto now = Clock::now();
@@ -165,9 +185,19 @@ size_t Reactor::ReapCompletions() {
   io_uring_cqe* cqe;
   // Copy out before calling back: a callback may submit and reap recursively.
   while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
-    auto* op = static_cast<UringOp*>(io_uring_cqe_get_data(cqe));
+    uint64_t data = io_uring_cqe_get_data64(cqe);
     int32_t res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
+    if (data & 1) {  // a poll (PollFd); absent when cancelled
+      auto it = polls_.find(data >> 1);
+      if (it == polls_.end()) continue;
+      UringOp* poll_op = it->second;
+      polls_.erase(it);
+      poll_op->done(res);
+      ++n;
+      continue;
+    }
+    auto* op = reinterpret_cast<UringOp*>(static_cast<uintptr_t>(data));
     if (op == nullptr) continue;
     if (op != &wake_op_) --uring_in_flight_;
     op->done(res);

@@ -76,6 +76,25 @@ class Reactor {
   // with its result, if it finished first). Owner thread only.
   void CancelOp(UringOp* op);
 
+  // Waiting on a foreign file descriptor (a library's socket, e.g. libiscsi's).
+  //
+  // PollFd arms a ONE-SHOT poll (IORING_OP_POLL_ADD, never multishot, never a fixed file)
+  // for `poll_mask` (POLLIN, POLLOUT, ...) on `fd`: `op->done` runs once, on the reactor
+  // thread, with the ready events (a positive poll mask) or -errno. Re-arm after handling
+  // the events. The kernel holds the file that `fd` named when the poll was armed, so an
+  // owner that may swap the file under the same number (dup2 on reconnect) cancels and
+  // re-arms after the swap.
+  //
+  // CancelPoll: after it returns, `op->done` is never called for that poll (its completion,
+  // if any, is dropped). False when the poll already completed or never existed.
+  //
+  // Polls are not counted in uring_in_flight(): they wait for events, not for I/O that must
+  // drain, so a reactor may stop with polls armed. A poll still armed when the reactor is
+  // destroyed never completes. Owner thread only.
+  using PollId = uint64_t;
+  PollId PollFd(UringOp* op, int fd, uint32_t poll_mask);
+  bool CancelPoll(PollId id);
+
   // Runs until Stop(). Owner thread only.
   void Run();
   // Thread-safe. Makes Run() return after the current iteration.
@@ -109,6 +128,10 @@ class Reactor {
   uint64_t wake_buf_ = 0;
   UringOp wake_op_;
   size_t uring_in_flight_ = 0;
+  // Armed polls: user_data is (id << 1) | 1, which no UringOp address is (they are
+  // aligned), so a cancelled poll's late completion finds no entry and is dropped.
+  PollId next_poll_id_ = 1;
+  std::unordered_map<PollId, UringOp*> polls_;
   std::atomic<bool> stop_{false};
 
   std::mutex post_mu_;
