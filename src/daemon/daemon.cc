@@ -164,6 +164,10 @@ int RunDaemon(const DaemonOptions& o) {
   if (!SetLogLevel(o.log_level)) return Fail(2, "unknown --log-level '" + o.log_level + "'");
   auto config = LoadConfig(o);
   if (!config.ok()) return Fail(2, config.status().message());
+  // Before the state, so that it outlives the devices: a remote device closes its sessions
+  // on the reactors it used.
+  auto reactor = io::Reactor::Create({.name = "ferryd"});
+  if (!reactor.ok()) return Fail(1, reactor.status().message());
   DaemonState r{
       .config = std::move(*config), .setup = {}, .state_dir = o.state_dir, .server = nullptr};
   if (r.state_dir.empty()) r.state_dir = r.config.state_dir;
@@ -179,8 +183,6 @@ int RunDaemon(const DaemonOptions& o) {
   auto setup = Prepare(r.config, r.state_dir);
   if (!setup.ok()) return Fail(2, setup.status().message());
   r.setup = std::move(*setup);
-  auto reactor = io::Reactor::Create({.name = "ferryd"});
-  if (!reactor.ok()) return Fail(1, reactor.status().message());
   // The volumes' copy engine lives on the reactor: it goes first, however RunDaemon returns.
   struct DropVolumeEnv {
     DaemonState& r;
