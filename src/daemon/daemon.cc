@@ -59,10 +59,13 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
     std::printf("ferryd: serving %s on %s (", t.name.c_str(),
                 r.server->listen_addresses().front().c_str());
     for (size_t i = 0; i < t.luns.size(); ++i) {
-      const Backstore& b = r.setup.backstores.at(t.luns[i].backstore);
+      const std::string& name = t.luns[i].backstore;
+      const auto it = r.setup.backstores.find(name);
+      const std::string type = it == r.setup.backstores.end()    ? "unavailable"
+                               : it->second.config.type == "ram" ? "RAM"
+                                                                 : it->second.config.type;
       std::printf("%sLUN %llu: %s %s", i ? ", " : "",
-                  static_cast<unsigned long long>(t.luns[i].lun),
-                  b.config.type == "ram" ? "RAM" : b.config.type.c_str(), b.config.name.c_str());
+                  static_cast<unsigned long long>(t.luns[i].lun), type.c_str(), name.c_str());
     }
     std::printf(")\n");
   }
