@@ -28,9 +28,11 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/inline_function.h"
 #include "base/io_status.h"
@@ -149,6 +151,8 @@ struct ProvisioningExtent {
   bool mapped = true;  // false: deallocated (reads as zeroes, holds no space)
   BlockCount blocks;   // how many blocks from the queried LBA share this status (>= 1)
 };
+// Consecutive runs from the queried LBA, or an error status and none.
+using ProvisioningDone = std::function<void(IoStatus, std::vector<ProvisioningExtent>)>;
 
 class BlockDevice {
  public:
@@ -175,6 +179,14 @@ class BlockDevice {
     (void)lba;
     return {true, max};
   }
+
+  // The same, asynchronously, for callers that can wait (SCSI GET LBA STATUS): up to
+  // `max_extents` consecutive runs from `lba` (inside the device), covering at most `max`
+  // blocks. Submit's thread and completion rules apply: `done` runs later on the calling
+  // reactor, never inside this call. The default asks Provisioning() run by run; a device
+  // whose status costs a round trip (a remote LU) overrides it.
+  virtual void QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extents,
+                                 ProvisioningDone done);
 };
 
 // Checks a request against the device's geometry and limits (the "Ranges" rules above,

@@ -1,5 +1,9 @@
 #include "ferry/block_device.h"
 
+#include <algorithm>
+
+#include "io/reactor.h"
+
 namespace ferry::block {
 
 std::string_view IoOpName(IoOp op) {
@@ -25,6 +29,21 @@ std::string_view CopyMechanismName(CopyMechanism m) {
     case CopyMechanism::kOdx: return "odx";
   }
   return "unknown";
+}
+
+void BlockDevice::QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extents,
+                                    ProvisioningDone done) {
+  std::vector<ProvisioningExtent> runs;
+  const uint64_t end = std::min(lba.value() + max.value(), geometry().num_blocks.value());
+  for (uint64_t at = lba.value(); at < end && runs.size() < max_extents;) {
+    ProvisioningExtent e = Provisioning(Lba(at), BlockCount(end - at));
+    e.blocks = BlockCount(std::clamp<uint64_t>(e.blocks.value(), 1, end - at));
+    at += e.blocks.value();
+    runs.push_back(e);
+  }
+  io::Reactor::Current()->Post([done = std::move(done), runs = std::move(runs)]() mutable {
+    done(IoStatus::kOk, std::move(runs));
+  });
 }
 
 IoStatus ValidateRequest(const BlockDevice& dev, const IoRequest& req) {

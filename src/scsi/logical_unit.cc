@@ -161,10 +161,11 @@ void LogicalUnit::Execute(Task& t, TaskDone done) {
     case kModeSelect10: ModeSelect(t, true); break;
     case kReadCapacity10: ReadCapacity10(t); break;
     case kServiceActionIn16:
-      if ((c[1] & 0x1f) == kSaGetLbaStatus)
-        GetLbaStatus(t);
-      else
+      if ((c[1] & 0x1f) != kSaGetLbaStatus) {
         ReadCapacity16(t);
+      } else if (GetLbaStatus(t, done)) {
+        return;
+      }
       break;
     case kPreFetch10:
     case kPreFetch16: PreFetch(t); break;

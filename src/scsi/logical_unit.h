@@ -163,7 +163,8 @@ class LogicalUnit {
   bool ReadModifyWrite(Task& t, TaskDone& done);  // COMPARE AND WRITE, ORWRITE
   bool WriteSame(Task& t, TaskDone& done);
   bool Unmap(Task& t, TaskDone& done);
-  void GetLbaStatus(Task& t);
+  // Asks the device asynchronously: true when it took `done` (it completes the task later).
+  bool GetLbaStatus(Task& t, TaskDone& done);
   void PreFetch(Task& t);
   bool Sanitize(Task& t, TaskDone& done);
   bool SanitizeSupported(uint8_t sa) const;

@@ -204,7 +204,7 @@ bool LogicalUnit::Unmap(Task& t, TaskDone& done) {
 
 // SBC-3 5.6 GET LBA STATUS: runs of mapped and deallocated blocks from the LBA, as many
 // descriptors as the allocation length holds (at most 64), up to the end of the medium.
-void LogicalUnit::GetLbaStatus(Task& t) {
+bool LogicalUnit::GetLbaStatus(Task& t, TaskDone& done) {
   const uint8_t* c = t.cdb.data();
   const uint64_t lba = LoadBe64(c + 2);
   const uint32_t alloc = LoadBe32(c + 10);
@@ -212,23 +212,35 @@ void LogicalUnit::GetLbaStatus(Task& t) {
   if (lba >= cap) {
     Sense s = MakeSense(SenseKey::kIllegalRequest, Asc::kLbaOutOfRange);
     s.information = lba;
-    return t.Fail(s);
+    t.Fail(s);
+    return false;
   }
   const size_t max_desc = std::clamp<size_t>(alloc < 8 ? 1 : (alloc - 8) / 16, 1, 64);
-  std::vector<uint8_t> d(8, 0);
-  for (uint64_t at = lba; at < cap && (d.size() - 8) / 16 < max_desc;) {
-    const uint64_t max = std::min<uint64_t>(cap - at, UINT32_MAX);
-    block::ProvisioningExtent e = dev_->Provisioning(Lba(at), BlockCount(max));
-    const uint64_t n = std::clamp<uint64_t>(e.blocks.value(), 1, max);
-    uint8_t desc[16] = {};
-    StoreBe64(desc, at);
-    StoreBe32(desc + 8, static_cast<uint32_t>(n));
-    desc[12] = e.mapped ? 0x0 : 0x1;  // provisioning status: mapped / deallocated
-    d.insert(d.end(), desc, desc + 16);
-    at += n;
-  }
-  StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 4));
-  t.Reply(d);
+  // Asked of the device asynchronously: a remote LU answers with its own GET LBA STATUS.
+  auto finish = std::make_shared<TaskDone>(std::move(done));
+  dev_->QueryProvisioning(
+      Lba(lba), BlockCount(cap - lba), static_cast<uint32_t>(max_desc),
+      [&t, lba, finish](IoStatus st, std::vector<block::ProvisioningExtent> runs) {
+        if (st != IoStatus::kOk) {
+          t.Fail(SenseForIoStatus(st, /*is_write=*/false));
+          return (*finish)();
+        }
+        std::vector<uint8_t> d(8, 0);
+        uint64_t at = lba;
+        for (const block::ProvisioningExtent& e : runs) {
+          const uint64_t n = std::clamp<uint64_t>(e.blocks.value(), 1, UINT32_MAX);
+          uint8_t desc[16] = {};
+          StoreBe64(desc, at);
+          StoreBe32(desc + 8, static_cast<uint32_t>(n));
+          desc[12] = e.mapped ? 0x0 : 0x1;  // provisioning status: mapped / deallocated
+          d.insert(d.end(), desc, desc + 16);
+          at += n;
+        }
+        StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 4));
+        t.Reply(d);
+        (*finish)();
+      });
+  return true;
 }
 
 }  // namespace ferry::scsi

@@ -1,6 +1,7 @@
 // Copies between IscsiDevices through the copy engine, against in-process Ferry targets that
 // do third-party copy: EXTENDED COPY between LUs of one target, ODX when asked for, the
-// array's refusal remembered and the rest emulated, and bytes identical on every path.
+// array's refusal remembered and the rest emulated, and bytes identical on every path. Also
+// the remote LU's provisioning status (GET LBA STATUS) as a gateway reports it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -148,6 +149,32 @@ TEST_F(IscsiCopyTest, RefusedPairIsEmulatedAndRemembered) {
   std::string why;
   EXPECT_FALSE(dst->CanCopyFrom(*src, &why));
   EXPECT_NE(why.find("refused this pair before"), std::string::npos) << why;
+}
+
+// A gateway's GET LBA STATUS asks the array: what was discarded there reads deallocated.
+TEST_F(IscsiCopyTest, ProvisioningComesFromTheRemoteLu) {
+  TestTarget target(nullptr, true);
+  auto dev = Open(target, target.AddRamLun(kLuBytes, kBs));
+  Fill(*dev, 5);
+  std::vector<uint8_t> first_mib(1u << 20);
+  ASSERT_EQ(Io(*dev, block::IoOp::kDiscard, &first_mib), IoStatus::kOk);
+  std::vector<block::ProvisioningExtent> runs;
+  IoStatus st = IoStatus::kIoError;
+  bool done = false;
+  dev->QueryProvisioning(Lba(0), BlockCount(kLuBytes / kBs), 8,
+                         [&](IoStatus s, std::vector<block::ProvisioningExtent> r) {
+                           st = s;
+                           runs = std::move(r);
+                           done = true;
+                         });
+  EXPECT_FALSE(done);  // never inside the call
+  reactor_->RunUntil([&] { return done; });
+  ASSERT_EQ(st, IoStatus::kOk);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_FALSE(runs[0].mapped);
+  EXPECT_EQ(runs[0].blocks.value(), (1u << 20) / kBs);
+  EXPECT_TRUE(runs[1].mapped);
+  EXPECT_EQ(runs[1].blocks.value(), (kLuBytes - (1u << 20)) / kBs);
 }
 
 TEST_F(IscsiCopyTest, OtherBackendsAreNotCopiedNatively) {

@@ -96,6 +96,7 @@ Result<std::shared_ptr<IscsiDevice>> IscsiDevice::Open(IscsiOptions options) {
   dev->geometry_.block_size = lu.block_size;
   dev->geometry_.num_blocks = BlockCount(lu.num_blocks);
   dev->limits_ = LimitsFor(lu);
+  dev->thin_ = lu.lbpme;
   dev->pages_ = std::move(lu.pages);
   dev->caps_ = CopyCapabilitiesFor(dev->pages_, options.offload);
   dev->limits_.max_copy_bytes = kMaxCopyLegBytes;

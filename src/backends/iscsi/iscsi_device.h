@@ -22,7 +22,8 @@
 //
 // Provisioning() stays the interface default ("all mapped"): GET LBA STATUS is a round trip
 // to the target, and Provisioning() is a synchronous lookup cheap enough for a reactor
-// thread; blocking a reactor on the network is not.
+// thread; blocking a reactor on the network is not. QueryProvisioning(), the asynchronous
+// form that SCSI GET LBA STATUS uses, asks the remote LU (iscsi_provisioning.cc).
 //
 // Reconnect. libiscsi reconnects inside iscsi_service() (new login, commands re-sent),
 // at most kReconnectRetries times; the device logs one line when a session drops, when it
@@ -105,6 +106,9 @@ class IscsiDevice : public block::BlockDevice, public block::CopyOffload {
   bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
   void SubmitCopy(block::CopyLegRequest& req) override;
   const CopyCapabilities& copy_capabilities() const { return caps_; }
+  // GET LBA STATUS on the remote LU when it is thin (LBPME); else everything is mapped.
+  void QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extents,
+                         block::ProvisioningDone done) override;
 
   // Raw CDBs to this device's target, on the calling reactor's session (any reactor).
   ScsiChannel& channel() { return channel_; }
@@ -139,6 +143,7 @@ class IscsiDevice : public block::BlockDevice, public block::CopyOffload {
   std::mutex mu_;
   std::unordered_map<io::Reactor*, std::unique_ptr<Connection>> conns_;  // guarded by mu_
   CopyCapabilities caps_;
+  bool thin_ = false;  // READ CAPACITY(16) LBPME
   mutable std::mutex refused_mu_;
   std::map<std::string, std::string> refused_;  // source LU -> why; guarded by refused_mu_
 };
