@@ -19,13 +19,19 @@ struct IscsiFactory {
                                                           std::string*) {
     return Open(size_bytes, block_size, true);
   }
+  // A fresh target per test, stopped (its reactor thread joined) once the test has dropped
+  // its devices: no target thread is left running while the process exits.
+  static void Cleanup() { target_.reset(); }
 
  private:
   static iscsi::testing::TestTarget& Target() {
     // With a copy manager: native copies inside a device are EXTENDED COPY on the target.
-    static auto* t = new iscsi::testing::TestTarget(nullptr, /*third_party_copy=*/true);
-    return *t;
+    if (target_ == nullptr) {
+      target_ = std::make_unique<iscsi::testing::TestTarget>(nullptr, /*third_party_copy=*/true);
+    }
+    return *target_;
   }
+  static inline std::unique_ptr<iscsi::testing::TestTarget> target_;
   static std::shared_ptr<block::BlockDevice> Open(uint64_t size, uint32_t bs, bool ro) {
     uint64_t lun = Target().AddRamLun(size, bs);
     auto dev = iscsi::IscsiDevice::Open(
