@@ -21,6 +21,8 @@ ferryctl=$(realpath "$2")
 here=$(dirname "$(realpath "$0")")
 # shellcheck source=SCRIPTDIR/../lib/ferryd.sh
 . "$here/../lib/ferryd.sh"
+# shellcheck source=SCRIPTDIR/../lib/iscsi_test_cu.sh
+. "$here/../lib/iscsi_test_cu.sh"
 require_tools iscsi-test-cu iscsi-ls qemu-io qemu-img
 make_workdir conformance
 # A free port: the test config's portal is 127.0.0.1:0 and ferryd prints what it got.
@@ -44,33 +46,13 @@ echo "== libiscsi iscsi-test-cu --dataloss --allow-sanitize -t ALL"
 # One path here: given two, libiscsi's "second initiator" tests use the second path's
 # long-lived session instead of a session of their own, and Sanitize.Reservations then
 # leaves its RESERVE(6) held into the next test. MultipathIO runs on two paths below.
-timeout 600 iscsi-test-cu --dataloss --allow-sanitize -t ALL "$url/0" >"$work/cu.log" 2>&1 || true
-summary=$(grep -A3 "Run Summary" "$work/cu.log" || true)
-echo "$summary"
-[ -n "$summary" ] || { tail -30 "$work/cu.log"; fail "iscsi-test-cu did not finish (ferryd died or a test hung)"; }
+cu_run_all "$url/0" "$work/cu.log"
 kill -0 $pid 2>/dev/null || fail "ferryd died during iscsi-test-cu"
-# The CUnit summary line: "tests  Total  Ran  Passed  Failed  Inactive". ("[FAILED]" also
-# appears in the log of tests that check that a bad command fails, so that is not counted.)
-failed=$(awk '$1 == "tests" { print $5 }' "$work/cu.log")
-ran=$(awk '$1 == "tests" { print $3 }' "$work/cu.log")
-if [ "$failed" != "0" ] || [ "${ran:-0}" -lt 200 ]; then
-  grep -E "\.\.\.FAILED|^FAILED$" -A4 "$work/cu.log" | head -60 >&2
-  fail "iscsi-test-cu: $failed failed of $ran"
-fi
-# Skips that are no missing feature: the medium is not removable (PreventAllow,
-# StartStopUnit), LUN 0 is not write-protected (the WriteProtect tests run on LUN 2 below),
-# the NUL-bit case of ExtendedCopy.ValidTgtDescr exists only for SPC-3 targets, and LBPPB < 2
-# (RAM has no physical block larger than its logical one: those tests run on the file LUN
-# below), SANITIZE CRYPTO ERASE (nothing is encrypted at rest: no key to change), and
-# MultipathIO with one path (it runs on two below). Anything else is a bug here.
-allowed='Multipath unavailable'
-allowed+='|Target is SPC-4\+\. Skipping NUL bit test|not removable|Media is not removable'
-allowed+='|not write-protected|LBPPB < 2|SANITIZE CRYPTO_ERASE is not implemented'
-echo "== skipped tests (reason: count)"
-grep -o "\[SKIPPED\].*" "$work/cu.log" | sed 's/\[SKIPPED\] *//' | sort | uniq -c | sort -rn |
-  tee "$work/skips.txt"
-unexpected=$(grep -vE "$allowed" "$work/skips.txt" || true)
-[ -z "$unexpected" ] || fail "skips for features this target claims: $unexpected"
+cu_check_summary "$work/cu.log" 200
+# Allowed skips (tests/lib/iscsi_test_cu.sh): the WriteProtect tests run on LUN 2 below, the
+# LBPPB >= 2 ones on the file LUN below and MultipathIO on two paths below. Anything else is
+# a bug here.
+cu_check_skips "$work/cu.log"
 
 # Third-party copy: every ExtendedCopy and ReceiveCopyResults test ran and passed above
 # (a skip of theirs is not on the allowed list); the copy suite again on the file LUN.
