@@ -63,19 +63,8 @@ iscsi-test-cu --dataloss -t "SCSI.ExtendedCopy.*" "$url/1" >"$work/xcopy1.log" 2
 [ "$(awk '$1 == "tests" { print $4 }' "$work/xcopy1.log")" = 6 ] ||
   { cat "$work/xcopy1.log"; fail "SCSI.ExtendedCopy.* on the file LUN"; }
 
-# VAAI tests that need more than one logical block per physical block: on the file LUN
-# (512-byte blocks in a file system of 4 KiB blocks), where they must run and pass.
-for t in CompareAndWrite.InvalidDataOutSize WriteSame10.InvalidDataOutSize \
-  WriteSame16.InvalidDataOutSize WriteSame10.UnmapUnaligned WriteSame16.UnmapUnaligned; do
-  iscsi-test-cu --dataloss -t "SCSI.$t" "$url/1" >"$work/lbppb.log" 2>&1 || true
-  if [ "$(awk '$1 == "tests" { print $4 }' "$work/lbppb.log")" != 1 ] ||
-    ! grep -q "Test: ${t#*.} \.\.\.passed" "$work/lbppb.log" ||
-    grep -qE "Test: ${t#*.} \.\.\. *\[SKIPPED\]" "$work/lbppb.log"; then
-    cat "$work/lbppb.log" >&2
-    fail "SCSI.$t on the file LUN (LBPPB 8)"
-  fi
-  echo "SCSI.$t on the file LUN: passed"
-done
+# VAAI tests that need more than one logical block per physical block: on the file LUN.
+cu_run_lbppb "$url/1" "$work/lbppb.log" "the file LUN"
 
 echo "== libiscsi MultipathIO over two paths (the two portal groups)"
 iscsi-test-cu --dataloss -t "ALL.MultipathIO" "$url/0" "$url2/0" >"$work/mpath.log" 2>&1 || true

@@ -63,17 +63,7 @@ ok=0
 [ $ok = 0 ] || fail "iscsi-test-cu through the gateway: failures or unexpected skips (above)"
 
 echo "== the tests that need LBPPB > 1, on gateway LUN 1 (the array's file LUN, LBPPB 8)"
-for t in CompareAndWrite.InvalidDataOutSize WriteSame10.InvalidDataOutSize \
-  WriteSame16.InvalidDataOutSize WriteSame10.UnmapUnaligned WriteSame16.UnmapUnaligned; do
-  iscsi-test-cu --dataloss -t "SCSI.$t" "$gwt/1" >"$work/lbppb.log" 2>&1 || true
-  if [ "$(awk '$1 == "tests" { print $4 }' "$work/lbppb.log")" != 1 ] ||
-    ! grep -q "Test: ${t#*.} \.\.\.passed" "$work/lbppb.log" ||
-    grep -qE "Test: ${t#*.} \.\.\. *\[SKIPPED\]" "$work/lbppb.log"; then
-    cat "$work/lbppb.log" >&2
-    fail "SCSI.$t on gateway LUN 1 (LBPPB 8)"
-  fi
-  echo "SCSI.$t on gateway LUN 1: passed"
-done
+cu_run_lbppb "$gwt/1" "$work/lbppb.log" "gateway LUN 1"
 
 echo "== clean stop"
 stop_named gw

@@ -9,6 +9,9 @@
 #   cu_check_skips LOG [EXTRA]       lists every [SKIPPED] test by reason (reason: count) and
 #                                    fails on a reason that is neither on cu_allowed_skips nor
 #                                    matches the extended regex EXTRA
+#   cu_run_lbppb URL LOG WHAT        the tests skipped as "LBPPB < 2" where a LUN has one
+#                                    block per physical block, on URL (a LUN with LBPPB > 1):
+#                                    each must run and pass; WHAT names the LUN in messages
 #
 # libiscsi counts a [SKIPPED] test as passed, so a run that skips what the target claims to
 # do would look green: every skip's reason has to be on the list.
@@ -52,4 +55,21 @@ cu_check_skips() {
     tee "$log.skips"
   unexpected=$(grep -vE "$allowed" "$log.skips" || true)
   [ -z "$unexpected" ] || fail "skips for features this target claims: $unexpected"
+}
+
+# VAAI tests that need more than one logical block per physical block (512-byte blocks in a
+# file system of 4 KiB blocks): they must run and pass.
+cu_run_lbppb() {
+  local url=$1 log=$2 what=$3 t
+  for t in CompareAndWrite.InvalidDataOutSize WriteSame10.InvalidDataOutSize \
+    WriteSame16.InvalidDataOutSize WriteSame10.UnmapUnaligned WriteSame16.UnmapUnaligned; do
+    iscsi-test-cu --dataloss -t "SCSI.$t" "$url" >"$log" 2>&1 || true
+    if [ "$(awk '$1 == "tests" { print $4 }' "$log")" != 1 ] ||
+      ! grep -q "Test: ${t#*.} \.\.\.passed" "$log" ||
+      grep -qE "Test: ${t#*.} \.\.\. *\[SKIPPED\]" "$log"; then
+      cat "$log" >&2
+      fail "SCSI.$t on $what (LBPPB 8)"
+    fi
+    echo "SCSI.$t on $what: passed"
+  done
 }
