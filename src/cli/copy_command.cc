@@ -119,10 +119,13 @@ std::string RangeErrorLine(const CopySetup& s, const copy::RangeError& e) {
 CLI::App* AddCopyCommand(CLI::App& app, CopyArgs* a) {
   CLI::App* c = app.add_subcommand(
       "copy",
-      "Copy a regular file or block device (or a range of it) into another, offloaded where "
-      "the storage can (reflink, copy_file_range) and emulated where it cannot");
-  c->add_option("SRC", a->src, "source file or block device")->required();
-  c->add_option("DST", a->dst, "destination file, directory or block device")->required();
+      "Copy a file, block device or remote LUN (or a range of it) into another, offloaded "
+      "where the storage can (reflink, copy_file_range, EXTENDED COPY or ODX on an iSCSI "
+      "array) and emulated where it cannot");
+  c->add_option("SRC", a->src, "source: a file or block device, or a device URI (below)")
+      ->required();
+  c->add_option("DST", a->dst, "destination: a file, directory, block device or device URI")
+      ->required();
   c->add_option("--src-offset", a->src_offset, "start in the source")->type_name("SIZE");
   c->add_option("--dst-offset", a->dst_offset,
                 "start in the destination; keeps the destination's other bytes")
@@ -145,6 +148,8 @@ CLI::App* AddCopyCommand(CLI::App& app, CopyArgs* a) {
   c->add_flag("-q,--quiet", a->quiet, "print nothing but errors");
   c->add_flag("--json", a->json, "print the result as one JSON object");
   c->footer(
+      "Device URIs: file:PATH, iscsi://[USER[%SECRET_FILE]@]HOST[:PORT]/IQN/LUN, ram:SIZE; "
+      "?KEY=VALUE adds a backend parameter (iscsi://.../1?offload=odx).\n"
       "SIZE: a number with an optional suffix: K, M, G, T (or KiB...: x1024), kB, MB, GB, TB "
       "(x1000).\nWithout --dst-offset and --length an existing regular DST is truncated to the "
       "copied length, as cp does.\nExit codes: 0 copied; 1 I/O error during the copy; 2 bad "
