@@ -144,6 +144,11 @@ class CopyOffload {
   // thread. When false and `why_not` is not null, it gets a reason for the user.
   virtual bool CanCopyFrom(const BlockDevice& src, std::string* why_not) const = 0;
   virtual void SubmitCopy(CopyLegRequest& req) = 0;
+  // Asks the device to stop a leg in flight (its copy was cancelled): a device whose copies
+  // run elsewhere (a remote array) aborts them there. On the submitting reactor. The leg
+  // still completes exactly once, with kAborted or with what it had finished. The default
+  // does nothing: the leg runs to its end.
+  virtual void CancelCopy(CopyLegRequest& req) { (void)req; }
 };
 
 // Provisioning status of a run of blocks (GET LBA STATUS, SBC-3 5.6).

@@ -88,6 +88,7 @@ void Job::Pump() {
   if (!stopping_ && cancel_requested_.load(std::memory_order_acquire)) {
     stopping_ = true;
     if (status_ == IoStatus::kOk) status_ = IoStatus::kAborted;
+    CancelLegsInFlight();
   }
   // Two passes at most: issuing may find the pins stale (MayIssue), and then, with no
   // translated work in flight, the rest is retargeted and issued at once.

@@ -114,6 +114,7 @@ class Job : public CopyJob, public std::enable_shared_from_this<Job> {
     uint64_t bytes = 0;
     bool translated = false;  // its places were mapped through pinned volumes
     bool dropped = false;     // retargeted before it was issued (pins.cc)
+    bool in_flight = false;   // submitted and not completed
     block::CopyLegRequest req;
   };
   // CanCopyFrom and limits of one (source leaf, destination leaf) pair, asked once.
@@ -126,6 +127,7 @@ class Job : public CopyJob, public std::enable_shared_from_this<Job> {
   // job.cc
   void Plan();
   void Pump();
+  void CancelLegsInFlight();  // offload.cc
   bool Throttled(uint64_t bytes);
   void Fail(const RangeError& e);
   void AddNote(std::string note);

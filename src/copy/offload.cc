@@ -97,6 +97,15 @@ void Job::NoteUnaligned() {
   }
 }
 
+// A cancelled copy asks the devices of its legs in flight to stop them (a remote array
+// aborts its EXTENDED COPY or token copy); each leg still completes through OnLeg.
+void Job::CancelLegsInFlight() {
+  for (Leg& leg : legs_) {
+    if (!leg.in_flight) continue;
+    if (block::CopyOffload* offload = leg.dev->copy_offload()) offload->CancelCopy(leg.req);
+  }
+}
+
 bool Job::CanIssueLeg() const { return next_leg_ < legs_.size() && legs_in_flight_ < depth_; }
 
 void Job::IssueLeg() {
@@ -109,6 +118,7 @@ void Job::IssueLeg() {
     return EmulateLeg(*leg);
   }
   ++legs_in_flight_;
+  leg->in_flight = true;
   if (leg->translated) ++translated_in_flight_;
   leg->req.src = leg->src;
   leg->req.segments = leg->segments;
@@ -121,6 +131,7 @@ void Job::IssueLeg() {
 
 void Job::OnLeg(Leg* leg, IoStatus st) {
   --legs_in_flight_;
+  leg->in_flight = false;
   if (leg->translated) --translated_in_flight_;
   if (st == IoStatus::kOk) {
     block::CopyMechanism m = leg->req.mechanism;

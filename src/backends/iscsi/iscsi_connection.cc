@@ -25,7 +25,6 @@ void LogHook(int /*level*/, const char* message) {
 }
 
 void NopDone(iscsi_context*, int, void*, void*) {}
-void AbortDone(iscsi_context*, int, void*, void*) {}
 
 void PutBe(uint8_t* p, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
@@ -212,9 +211,23 @@ void Connection::Abort(ScsiCommand& cmd) {
     }
     return;
   }
-  // SAM-5 7.2 ABORT TASK; the command's own callback reports what the target answered.
-  iscsi_task_mgmt_abort_task_async(ctx_, c->task, AbortDone, nullptr);
+  // SAM-5 7.2 ABORT TASK. A target that aborted the task sends no response for it, so once
+  // the task management function has answered, the command is cancelled here (AbortDone).
+  auto* pending = new PendingAbort{this, &cmd, c->task};
+  if (iscsi_task_mgmt_abort_task_async(ctx_, c->task, &Connection::AbortDone, pending) != 0) {
+    delete pending;
+  }
   UpdatePoll(false);
+}
+
+void Connection::AbortDone(iscsi_context* ctx, int, void*, void* priv) {
+  std::unique_ptr<PendingAbort> p(static_cast<PendingAbort*>(priv));
+  Connection* self = p->conn;
+  if (self->closing_) return;
+  auto it = self->channel_cmds_.find(p->cmd);
+  // Still the same command, still waiting for its answer: it will not come.
+  if (it == self->channel_cmds_.end() || it->second->task != p->task) return;
+  iscsi_scsi_cancel_task(ctx, p->task);  // its callback runs: kAborted
 }
 
 void Connection::Send(Cmd* c) {

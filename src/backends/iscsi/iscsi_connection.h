@@ -67,6 +67,13 @@ class Connection {
  private:
   struct Cmd;
   static void OnTaskDone(iscsi_context* ctx, int status, void* data, void* priv);
+  // ABORT TASK answered: cancels the aborted command locally (the target sends it nothing).
+  struct PendingAbort {
+    Connection* conn;
+    ScsiCommand* cmd;
+    scsi_task* task;
+  };
+  static void AbortDone(iscsi_context* ctx, int status, void* data, void* priv);
   static void OnConnected(iscsi_context* ctx, int status, void* data, void* priv);
 
   Cmd* NewCmd();

@@ -63,7 +63,15 @@ void IscsiDevice::SubmitCopy(block::CopyLegRequest& req) {
   // copier is destroyed when the completion is, after it has run.
   auto copier = std::make_shared<RemoteCopier>(reactor, from, to, SameTarget(*src, *this));
   const std::string key = LuKey(*src);
+  {
+    std::lock_guard l(refused_mu_);
+    copiers_[&req] = copier;
+  }
   copier->Start(req.segments, [this, &req, copier, key](const RemoteCopyResult& r) {
+    {
+      std::lock_guard l(refused_mu_);
+      copiers_.erase(&req);
+    }
     req.mechanism = r.mechanism;
     if (r.status == IoStatus::kNotSupported) {
       req.refusal = r.reason;
@@ -77,6 +85,16 @@ void IscsiDevice::SubmitCopy(block::CopyLegRequest& req) {
     }
     req.done(r.status);
   });
+}
+
+void IscsiDevice::CancelCopy(block::CopyLegRequest& req) {
+  std::shared_ptr<RemoteCopier> copier;
+  {
+    std::lock_guard l(refused_mu_);
+    auto it = copiers_.find(&req);
+    if (it != copiers_.end()) copier = it->second.lock();
+  }
+  if (copier != nullptr) copier->Abort();
 }
 
 }  // namespace ferry::backends::iscsi

@@ -177,6 +177,33 @@ TEST_F(IscsiCopyTest, ProvisioningComesFromTheRemoteLu) {
   EXPECT_EQ(runs[1].blocks.value(), (kLuBytes - (1u << 20)) / kBs);
 }
 
+// Cancelling the copy aborts the array's EXTENDED COPY (ABORT TASK) instead of waiting for
+// it: the array copies at 1 MiB/s, so the 4 MiB copy would take seconds to run out.
+TEST_F(IscsiCopyTest, CancelAbortsTheArraysCopy) {
+  TestTarget target(nullptr, true, /*copy_bytes_per_sec=*/1u << 20);
+  auto src = Open(target, target.AddRamLun(kLuBytes, kBs));
+  auto dst = Open(target, target.AddRamLun(kLuBytes, kBs));
+  Fill(*src, 6);
+  copy::CopyDescriptor d;
+  d.src = src.get();
+  d.src_extents = {{Lba(0), BlockCount(kLuBytes / kBs)}};
+  d.dsts = {{dst.get(), {{Lba(0), BlockCount(kLuBytes / kBs)}}}};
+  copy::CopyResult result;
+  bool done = false;
+  auto job = engine_->Submit(std::move(d), [&](copy::CopyResult r) {
+    result = std::move(r);
+    done = true;
+  });
+  ASSERT_TRUE(job.ok());
+  reactor_->RunAfter(std::chrono::milliseconds(200), [&] { (*job)->Cancel(); });
+  const auto start = std::chrono::steady_clock::now();
+  reactor_->RunUntil([&] { return done; });
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(result.status, IoStatus::kAborted);
+  EXPECT_LT(Mech(result, block::CopyMechanism::kXcopy), kLuBytes);
+  EXPECT_LT(took, std::chrono::seconds(3)) << "the array's copy was not aborted";
+}
+
 TEST_F(IscsiCopyTest, OtherBackendsAreNotCopiedNatively) {
   TestTarget target(nullptr, true);
   auto dst = Open(target, target.AddRamLun(kLuBytes, kBs));

@@ -80,6 +80,7 @@ struct RemoteLuPages {
 };
 
 class Connection;
+class RemoteCopier;
 struct SessionConfig;
 
 // Native copy (block::CopyOffload). A leg from another IscsiDevice is copied by the arrays
@@ -105,6 +106,8 @@ class IscsiDevice : public block::BlockDevice, public block::CopyOffload {
   block::CopyOffload* copy_offload() override { return this; }
   bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
   void SubmitCopy(block::CopyLegRequest& req) override;
+  // Aborts the leg's commands on the array (ABORT TASK, or COPY OPERATION ABORT for ODX).
+  void CancelCopy(block::CopyLegRequest& req) override;
   const CopyCapabilities& copy_capabilities() const { return caps_; }
   // GET LBA STATUS on the remote LU when it is thin (LBPME); else everything is mapped.
   void QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extents,
@@ -146,6 +149,8 @@ class IscsiDevice : public block::BlockDevice, public block::CopyOffload {
   bool thin_ = false;  // READ CAPACITY(16) LBPME
   mutable std::mutex refused_mu_;
   std::map<std::string, std::string> refused_;  // source LU -> why; guarded by refused_mu_
+  // Legs in flight, for CancelCopy; guarded by refused_mu_.
+  std::map<const block::CopyLegRequest*, std::weak_ptr<RemoteCopier>> copiers_;
 };
 
 }  // namespace ferry::backends::iscsi

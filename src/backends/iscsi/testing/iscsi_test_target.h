@@ -21,13 +21,15 @@ inline constexpr const char* kTestIqn = "iqn.2026-11.org.ferry:backend-test";
 class TestTarget {
  public:
   // `chap`: credentials every initiator must present (nullptr: none). `third_party_copy`:
-  // the LUs get a copy manager (EXTENDED COPY, ODX), as ferryd's do.
+  // the LUs get a copy manager (EXTENDED COPY, ODX), as ferryd's do, whose copies move at
+  // most `copy_bytes_per_sec` (0: no cap).
   explicit TestTarget(std::shared_ptr<const ferry::iscsi::ChapCredentials> chap = nullptr,
-                      bool third_party_copy = false)
+                      bool third_party_copy = false, uint64_t copy_bytes_per_sec = 0)
       : chap_(std::move(chap)) {
     if (third_party_copy) {
-      thread_.RunSync([this] {
+      thread_.RunSync([this, copy_bytes_per_sec] {
         scsi::CopyManagerOptions o;
+        o.engine.throttle_bytes_per_sec = copy_bytes_per_sec;
         for (size_t i = 0; i < o.token_key.size(); ++i) o.token_key[i] = static_cast<uint8_t>(i);
         auto cm = scsi::CopyManager::Create(thread_.reactor(), o);
         EXPECT_TRUE(cm.ok()) << cm.status().ToString();
