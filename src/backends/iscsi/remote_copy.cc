@@ -47,7 +47,8 @@ struct RemoteCopier::Op {
   std::vector<Piece> pieces;
   std::vector<BlockRange> ranges;  // scratch for the range descriptors being encoded
   uint64_t unit_bytes = 0;
-  uint32_t list_id = 0;  // of the POPULATE TOKEN, for RRTI and COPY OPERATION ABORT
+  // Of the POPULATE TOKEN (for RRTI) or the EXTENDED COPY(LID4), for COPY OPERATION ABORT.
+  uint32_t list_id = 0;
   RodToken token{};
   uint64_t token_bytes = 0;  // what the token covers (<= unit_bytes)
   uint64_t written = 0;      // bytes of the token already written
@@ -83,6 +84,7 @@ RemoteCopier::RemoteCopier(io::Reactor* reactor, const RemoteLu& src, const Remo
                            bool same_target, RemoteCopyOptions options)
     : reactor_(reactor), src_(src), dst_(dst), options_(options) {
   mechanism_ = ChooseRemoteCopy(src, dst, same_target, &why_not_);
+  lid4_ = mechanism_ == block::CopyMechanism::kXcopy && dst.caps->lid4 && options_.use_lid4;
   unit_bytes_ = std::max<uint64_t>({src.block_size, dst.block_size, 1});
   options_.max_in_flight = std::max<uint32_t>(options_.max_in_flight, 1);
   options_.max_command_bytes = std::max(options_.max_command_bytes, unit_bytes_);
@@ -183,7 +185,8 @@ bool RemoteCopier::FillXcopyUnit(Op& op) {
   const size_t lists = d.max_descriptor_list_bytes;
   const size_t by_list =
       lists > 2 * kCscdDescriptorBytes ? (lists - 2 * kCscdDescriptorBytes) / kB2BSegmentBytes : 0;
-  const size_t max_segs = std::min<size_t>(d.max_segment_descriptors, by_list);
+  size_t max_segs = std::min<size_t>(d.max_segment_descriptors, by_list);
+  if (lid4_) max_segs = std::min(max_segs, kMaxLid4Segments);
   if (max_segs == 0) {
     Refuse("the array's descriptor limits leave no room for a segment");
     return false;
@@ -238,21 +241,24 @@ void RemoteCopier::Send(Op& op, const RemoteLu& to) {
   to.channel->Execute(to.lun, c);
 }
 
-// LIST ID USAGE 11b (no list identifier; nothing held, no RECEIVE COPY RESULTS needed) when
-// the array supports it (SNLID 1), else 10b with a fresh identifier: results are not held
-// either, and this initiator never asks for them.
+// LID1: LIST ID USAGE 11b (no list identifier; nothing held, no RECEIVE COPY RESULTS needed)
+// when the array supports it (SNLID 1), else 10b with a fresh identifier: results are not held
+// either, and this initiator never asks for them. LID4 (where the array lists it): always 10b
+// with a fresh 32-bit identifier, which COPY OPERATION ABORT names when the copy is cancelled.
 void RemoteCopier::IssueXcopy(Op& op) {
   const CopyCapabilities& d = *dst_.caps;
-  XcopyLid1List list{.src = {src_.caps->designator, src_.block_size},
-                     .dst = {d.designator, dst_.block_size},
-                     .segments = op.segments};
-  if (!d.snlid) {
+  XcopyList list{.lid4 = lid4_,
+                 .src = {src_.caps->designator, src_.block_size},
+                 .dst = {d.designator, dst_.block_size},
+                 .segments = op.segments};
+  if (lid4_ || !d.snlid) {
     list.usage = ListIdUsage::kDiscard;
-    list.list_id = static_cast<uint8_t>(NewListId());
+    list.list_id = lid4_ ? NewListId() : NewListId() & 0xff;
   }
-  EncodeXcopyLid1(list, &op.params);
+  op.list_id = list.list_id;
+  EncodeXcopy(list, &op.params);
   op.step = Step::kXcopy;
-  SetCdb(op.cmd, ExtendedCopyLid1Cdb(static_cast<uint32_t>(op.params.size())));
+  SetCdb(op.cmd, ExtendedCopyCdb(lid4_, static_cast<uint32_t>(op.params.size())));
   op.cmd.data_in_len = 0;
   Send(op, dst_);
 }
@@ -434,7 +440,7 @@ void RemoteCopier::Abort() {
   if (failure_ == IoStatus::kOk) reason_ = "aborted";
   for (auto& op : ops_) {
     if (op->step == Step::kIdle || op->waiting_retry) continue;
-    if (op->step == Step::kXcopy) {
+    if (op->step == Step::kXcopy && !lid4_) {
       dst_.channel->Abort(op->cmd);
     } else {
       SendCopyAbort(*op);
@@ -442,12 +448,13 @@ void RemoteCopier::Abort() {
   }
 }
 
-// SPC-4 6.3 COPY OPERATION ABORT of the token operation in flight: POPULATE TOKEN (and its
-// RRTI) at the source, WRITE USING TOKEN at the destination, under that command's list id.
+// SPC-4 6.3 COPY OPERATION ABORT of the operation in flight, under that command's list id:
+// POPULATE TOKEN (and its RRTI) at the source, WRITE USING TOKEN and EXTENDED COPY(LID4) at the
+// destination.
 void RemoteCopier::SendCopyAbort(Op& op) {
   if (op.abort_busy) return;
-  const bool at_dst = op.step == Step::kWrite;
-  const uint32_t list_id = at_dst ? LoadBe32(&op.cmd.cdb[6]) : op.list_id;
+  const bool at_dst = op.step == Step::kWrite || op.step == Step::kXcopy;
+  const uint32_t list_id = op.step == Step::kWrite ? LoadBe32(&op.cmd.cdb[6]) : op.list_id;
   const RemoteLu& to = at_dst ? dst_ : src_;
   SetCdb(op.abort_cmd, CopyOperationAbortCdb(list_id));
   op.abort_cmd.data_out = {};

@@ -1,5 +1,6 @@
 // One native copy leg between two LUs of remote arrays, moved by the arrays themselves:
-// EXTENDED COPY(LID1) when both LUs sit behind one target (SPC-4 6.4), else POPULATE TOKEN +
+// EXTENDED COPY when both LUs sit behind one target (SPC-4 6.4 LID1, or 6.5 LID4 where the
+// destination lists it in VPD 8Fh), else POPULATE TOKEN +
 // WRITE USING TOKEN (SBC-3, "ODX") when both offer ROD tokens: tokens are portable between the
 // targets of one array, and WRITE USING TOKEN refuses a token from another array, which then
 // reads as "not offloadable" below.
@@ -70,6 +71,8 @@ struct RemoteCopyOptions {
   // commands keep several in flight and each one short (initiator command timeouts).
   uint64_t max_command_bytes = 256ull << 20;
   uint32_t token_timeout_s = 0;  // POPULATE TOKEN INACTIVITY TIMEOUT; 0: the array's default
+  // EXTENDED COPY(LID4) where the destination lists it (else LID1).
+  bool use_lid4 = true;
 };
 
 struct RemoteCopyResult {
@@ -98,9 +101,10 @@ class RemoteCopier {
   // `done`) from the source LU into the destination LU. Call once.
   void Start(std::span<const block::CopySegment> segments, Done done);
 
-  // Stops the copy: no new commands; EXTENDED COPY commands in flight get ABORT TASK, ROD token
-  // operations in flight get COPY OPERATION ABORT. `done` then runs with kAborted (or the
-  // failure that came first) once every command has completed. No effect after `done`.
+  // Stops the copy: no new commands; EXTENDED COPY(LID1) commands in flight get ABORT TASK,
+  // EXTENDED COPY(LID4) and ROD token operations in flight get COPY OPERATION ABORT. `done` then
+  // runs with kAborted (or the failure that came first) once every command has completed. No effect
+  // after `done`.
   void Abort();
 
  private:
@@ -138,6 +142,7 @@ class RemoteCopier {
   RemoteLu dst_;
   RemoteCopyOptions options_;
   block::CopyMechanism mechanism_;
+  bool lid4_ = false;  // EXTENDED COPY(LID4) rather than LID1
   std::string why_not_;
   uint64_t unit_bytes_;  // max(block sizes): every cut falls on a block of both LUs
 

@@ -314,7 +314,55 @@ TEST_F(RemoteCopyTest, XcopyCopiesBytes) {
   EXPECT_EQ(r.bytes_done, 72u * kBs);
   EXPECT_EQ(Read(1, 300, 64), a);
   EXPECT_EQ(Read(1, 5, 8), b);
-  EXPECT_EQ(target_->Count(0x83, 0x00), 1u);  // both segments in one command
+  // Both segments in one command, EXTENDED COPY(LID4): Ferry's VPD 8Fh lists 83h/01h.
+  EXPECT_EQ(target_->Count(0x83, 0x01), 1u);
+  EXPECT_EQ(target_->Count(0x83, 0x00), 0u);
+}
+
+TEST_F(RemoteCopyTest, XcopyUsesLid1WhenLid4IsNotWanted) {
+  const Bytes a = Fill(0, 100, 64, 1);
+  RemoteCopyOptions o = Fast();
+  o.use_lid4 = false;
+  const auto r = Copy(Src(), Dst(), true, {{100 * kBs, 300 * kBs, 64 * kBs}}, o);
+  ASSERT_EQ(r.status, IoStatus::kOk) << r.reason;
+  EXPECT_EQ(Read(1, 300, 64), a);
+  EXPECT_EQ(target_->Count(0x83, 0x00), 1u);
+  EXPECT_EQ(target_->Count(0x83, 0x01), 0u);
+}
+
+TEST_F(RemoteCopyTest, XcopyUsesLid1WhereLid4IsNotAdvertised) {
+  const Bytes a = Fill(0, 0, 16, 9);
+  CopyCapabilities d = dst_caps_;
+  d.lid4 = false;
+  const auto r = Copy(Src(), {target_.get(), 1, kBs, &d}, true, {{0, 0, 16 * kBs}});
+  ASSERT_EQ(r.status, IoStatus::kOk) << r.reason;
+  EXPECT_EQ(Read(1, 0, 16), a);
+  EXPECT_EQ(target_->Count(0x83, 0x00), 1u);
+}
+
+// LID4's SEGMENT DESCRIPTOR LIST LENGTH is 16 bits: at most 2340 segments per command, even
+// when the array's own limits would allow more (answered GOOD here without running: Ferry's
+// own limits are lower).
+TEST_F(RemoteCopyTest, XcopyLid4KeepsTheSegmentListUnder64KiB) {
+  CopyCapabilities d = dst_caps_;
+  d.max_segment_descriptors = 4000;
+  d.max_descriptor_list_bytes = 1u << 20;
+  std::vector<CopySegment> segs;
+  for (uint64_t i = 0; i < 3000; ++i) segs.push_back({i * 2 * kBs, i * 2 * kBs, kBs});
+  std::vector<size_t> lists;
+  target_->before = [&](uint64_t, ScsiCommand& c) {
+    if (c.cdb[0] != 0x83 || c.cdb[1] != 0x01) return LoopbackChannel::Action::kRun;
+    lists.push_back(LoadBe16(&c.data_out[44]));
+    EXPECT_EQ(c.data_out.size(), 48 + 64 + lists.back());
+    return LoopbackChannel::Action::kAnswered;
+  };
+  RemoteCopyOptions o = Fast();
+  o.max_in_flight = 1;
+  const auto r = Copy(Src(), {target_.get(), 1, kBs, &d}, true, segs, o);
+  ASSERT_EQ(r.status, IoStatus::kOk) << r.reason;
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[0], kMaxLid4Segments * kB2BSegmentBytes);
+  EXPECT_EQ(lists[1], (3000 - kMaxLid4Segments) * kB2BSegmentBytes);
 }
 
 TEST_F(RemoteCopyTest, XcopySplitsBySmallLimitsWithSeveralInFlight) {
@@ -327,7 +375,7 @@ TEST_F(RemoteCopyTest, XcopySplitsBySmallLimitsWithSeveralInFlight) {
   const auto r = Copy(Src(), {target_.get(), 1, kBs, &d}, true, {{0, 50 * kBs, 200 * kBs}});
   ASSERT_EQ(r.status, IoStatus::kOk) << r.reason;
   EXPECT_EQ(Read(1, 50, 200), a);
-  EXPECT_EQ(target_->Count(0x83, 0x00), 9u);  // 25 segments of 8 blocks, 3 per command
+  EXPECT_EQ(target_->Count(0x83, 0x01), 9u);  // 25 segments of 8 blocks, 3 per command
   EXPECT_GT(target_->max_in_flight, 1);
   EXPECT_LE(target_->max_in_flight, 4);
 }
@@ -453,7 +501,7 @@ TEST_F(RemoteCopyTest, PersistentBusyGivesUpToEmulation) {
   const auto r = Copy(Src(), Dst(), true, {{0, 0, 8 * kBs}}, o);
   EXPECT_EQ(r.status, IoStatus::kNotSupported);
   EXPECT_NE(r.reason.find("BUSY, still after 3 retries"), std::string::npos) << r.reason;
-  EXPECT_EQ(target_->Count(0x83, 0x00), 4u);
+  EXPECT_EQ(target_->Count(0x83, 0x01), 4u);
 }
 
 TEST_F(RemoteCopyTest, MediumErrorAndLostConnectionFail) {
@@ -504,16 +552,43 @@ TEST_F(RemoteCopyTest, NoMechanismOrMisalignedSegmentsRefuseWithoutCommands) {
   EXPECT_EQ(r.status, IoStatus::kOk);
 }
 
-TEST_F(RemoteCopyTest, AbortStopsXcopyWithAbortTask) {
+TEST_F(RemoteCopyTest, AbortStopsXcopyLid1WithAbortTask) {
   target_->before = [](uint64_t, ScsiCommand& c) {
     return c.cdb[0] == 0x83 ? LoopbackChannel::Action::kHold : LoopbackChannel::Action::kRun;
   };
-  const auto r = Copy(Src(), Dst(), true, {{0, 0, 64 * kBs}}, Fast(), [&](RemoteCopier& c) {
+  RemoteCopyOptions o = Fast();
+  o.use_lid4 = false;
+  const auto r = Copy(Src(), Dst(), true, {{0, 0, 64 * kBs}}, o, [&](RemoteCopier& c) {
     reactor_->RunUntil([&] { return !target_->held.empty(); });
     c.Abort();
   });
   EXPECT_EQ(r.status, IoStatus::kAborted);
   EXPECT_EQ(target_->aborts, 1);
+  EXPECT_EQ(target_->Count(0x83, 0x1c), 0u);
+}
+
+// SPC-4 6.3: an EXTENDED COPY(LID4) is stopped by COPY OPERATION ABORT naming its list id.
+TEST_F(RemoteCopyTest, AbortStopsXcopyLid4WithCopyOperationAbort) {
+  uint32_t xcopy_list_id = 0;
+  uint32_t abort_list_id = 1;
+  target_->before = [&](uint64_t, ScsiCommand& c) {
+    if (c.cdb[0] != 0x83) return LoopbackChannel::Action::kRun;
+    if (c.cdb[1] == 0x01) {
+      xcopy_list_id = LoadBe32(&c.data_out[20]);
+      return LoopbackChannel::Action::kHold;
+    }
+    if (c.cdb[1] == 0x1c) abort_list_id = LoadBe32(&c.cdb[2]);
+    return LoopbackChannel::Action::kRun;
+  };
+  const auto r = Copy(Src(), Dst(), true, {{0, 0, 64 * kBs}}, Fast(), [&](RemoteCopier& c) {
+    reactor_->RunUntil([&] { return !target_->held.empty(); });
+    c.Abort();
+    reactor_->RunUntil([&] { return target_->Count(0x83, 0x1c) == 1; });
+    target_->ReleaseAll(0x40);
+  });
+  EXPECT_EQ(r.status, IoStatus::kAborted);
+  EXPECT_EQ(target_->aborts, 0);
+  EXPECT_EQ(abort_list_id, xcopy_list_id);
 }
 
 TEST_F(RemoteCopyTest, AbortStopsOdxWithCopyOperationAbort) {

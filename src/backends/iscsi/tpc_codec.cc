@@ -303,8 +303,8 @@ Cdb OperatingParametersCdb(uint32_t alloc_len) {
   return c;
 }
 
-Cdb ExtendedCopyLid1Cdb(uint32_t param_len) {
-  Cdb c = Cdb16(kOpThirdPartyCopyOut, kSaExtendedCopyLid1);
+Cdb ExtendedCopyCdb(bool lid4, uint32_t param_len) {
+  Cdb c = Cdb16(kOpThirdPartyCopyOut, lid4 ? kSaExtendedCopyLid4 : kSaExtendedCopyLid1);
   StoreBe32(&c.bytes[10], param_len);
   return c;
 }
@@ -406,21 +406,32 @@ CopyCapabilities DecodeCopyCapabilities(std::span<const uint8_t> vpd83,
   return c;
 }
 
-size_t XcopyLid1Bytes(size_t segments) {
-  return kXcopyLid1HeaderBytes + 2 * kCscdDescriptorBytes + segments * kB2BSegmentBytes;
+size_t XcopyListBytes(bool lid4, size_t segments) {
+  return (lid4 ? kXcopyLid4HeaderBytes : kXcopyLid1HeaderBytes) + 2 * kCscdDescriptorBytes +
+         segments * kB2BSegmentBytes;
 }
 
-// SPC-4 6.4.3 (header), 6.4.5.6 (E4h CSCD), 6.4.6.5 (02h segment).
-void EncodeXcopyLid1(const XcopyLid1List& list, std::vector<uint8_t>* out) {
-  out->assign(XcopyLid1Bytes(list.segments.size()), 0);
+// SPC-4 6.4.3 (LID1 header), 6.5.3 (LID4 header), 6.4.5.6 (E4h CSCD), 6.4.6.5 (02h segment).
+void EncodeXcopy(const XcopyList& list, std::vector<uint8_t>* out) {
+  out->assign(XcopyListBytes(list.lid4, list.segments.size()), 0);
   uint8_t* p = out->data();
-  p[0] = list.list_id;
+  const size_t seg_bytes = list.segments.size() * kB2BSegmentBytes;
   p[1] = static_cast<uint8_t>(static_cast<uint8_t>(list.usage) << 3);  // STR 0, PRIORITY 0
-  StoreBe16(p + 2, 2 * kCscdDescriptorBytes);
-  StoreBe32(p + 8, static_cast<uint32_t>(list.segments.size() * kB2BSegmentBytes));
-  PutCscd(list.src, p + kXcopyLid1HeaderBytes);
-  PutCscd(list.dst, p + kXcopyLid1HeaderBytes + kCscdDescriptorBytes);
-  uint8_t* s = p + kXcopyLid1HeaderBytes + 2 * kCscdDescriptorBytes;
+  size_t header = kXcopyLid1HeaderBytes;
+  if (list.lid4) {
+    header = kXcopyLid4HeaderBytes;
+    p[0] = 0x01;  // LIST FORMAT; no header CSCD descriptors (bytes 2-3); IMMED 0, G_SENSE 0
+    StoreBe32(p + 20, list.list_id);
+    StoreBe16(p + 42, 2 * kCscdDescriptorBytes);
+    StoreBe16(p + 44, static_cast<uint16_t>(seg_bytes));  // callers keep it <= 0xffff
+  } else {
+    p[0] = static_cast<uint8_t>(list.list_id);
+    StoreBe16(p + 2, 2 * kCscdDescriptorBytes);
+    StoreBe32(p + 8, static_cast<uint32_t>(seg_bytes));
+  }
+  PutCscd(list.src, p + header);
+  PutCscd(list.dst, p + header + kCscdDescriptorBytes);
+  uint8_t* s = p + header + 2 * kCscdDescriptorBytes;
   for (const B2BSegment& seg : list.segments) {
     s[0] = 0x02;
     s[1] = 0;  // DC 0: NUMBER OF BLOCKS counts source blocks; CAT 0

@@ -48,8 +48,9 @@ inline constexpr uint8_t kVpdThirdPartyCopy = 0x8f;
 Cdb VpdInquiryCdb(uint8_t page, uint16_t alloc_len);
 // SPC-4 6.18.5 RECEIVE COPY RESULTS, service action 03h OPERATING PARAMETERS.
 Cdb OperatingParametersCdb(uint32_t alloc_len);
-// SPC-4 6.4.1 EXTENDED COPY(LID1): 83h/00h with PARAMETER LIST LENGTH.
-Cdb ExtendedCopyLid1Cdb(uint32_t param_len);
+// SPC-4 6.4.1 EXTENDED COPY(LID1) (83h/00h) or 6.5.1 EXTENDED COPY(LID4) (83h/01h), with
+// PARAMETER LIST LENGTH.
+Cdb ExtendedCopyCdb(bool lid4, uint32_t param_len);
 // SBC-3 POPULATE TOKEN (83h/10h) and WRITE USING TOKEN (83h/11h): LIST IDENTIFIER and
 // PARAMETER LIST LENGTH.
 Cdb PopulateTokenCdb(uint32_t list_id, uint32_t param_len);
@@ -123,7 +124,7 @@ struct CopyCapabilities {
   // LIO, SCST) still qualify through a well-formed operating parameters answer listing 02h and
   // E4h; an 8Fh page that lists supported commands must then list 83h/00h too.
   bool lid1 = false;
-  bool lid4 = false;  // 8Fh lists 83h/01h (not used by RemoteCopier)
+  bool lid4 = false;  // also EXTENDED COPY(LID4): 8Fh lists 83h/01h
   // POPULATE TOKEN, WRITE USING TOKEN and RECEIVE ROD TOKEN INFORMATION listed in 8Fh 0001h,
   // with a Block Device ROD Token Limits descriptor (0000h).
   bool odx = false;
@@ -148,12 +149,15 @@ CopyCapabilities DecodeCopyCapabilities(std::span<const uint8_t> vpd83,
                                         std::span<const uint8_t> vpd8f,
                                         std::span<const uint8_t> operating_parameters);
 
-// --- EXTENDED COPY(LID1) parameter list (SPC-4 6.4.3) ------------------------------------
+// --- EXTENDED COPY parameter lists (SPC-4 6.4.3 LID1, 6.5.3 LID4) ----------------------
 
 inline constexpr size_t kXcopyLid1HeaderBytes = 16;
+inline constexpr size_t kXcopyLid4HeaderBytes = 48;
 inline constexpr size_t kCscdDescriptorBytes = 32;
 inline constexpr size_t kB2BSegmentBytes = 28;
 inline constexpr uint32_t kMaxB2BSegmentBlocks = 0xffff;  // 16-bit NUMBER OF BLOCKS
+// LID4's SEGMENT DESCRIPTOR LIST LENGTH is a 16-bit field (LID1's is 32 bits).
+inline constexpr size_t kMaxLid4Segments = 0xffff / kB2BSegmentBytes;
 
 // SPC-4 6.4.3.2 LIST ID USAGE.
 enum class ListIdUsage : uint8_t { kHold = 0, kDiscard = 2, kDisable = 3 };
@@ -167,16 +171,19 @@ struct B2BSegment {  // one 02h segment descriptor, CSCD 0 -> CSCD 1, counted in
   uint64_t src_lba = 0;
   uint64_t dst_lba = 0;
 };
-struct XcopyLid1List {
-  uint8_t list_id = 0;
+struct XcopyList {
+  // LID1: 16-byte header and an 8-bit LIST IDENTIFIER; LID4: 48-byte header (LIST FORMAT 01h,
+  // IMMED 0, G_SENSE 0) and a 32-bit one, which COPY OPERATION ABORT can name.
+  bool lid4 = false;
+  uint32_t list_id = 0;  // LID1 keeps the low 8 bits
   ListIdUsage usage = ListIdUsage::kDisable;
-  XcopyTarget src;  // CSCD index 0
-  XcopyTarget dst;  // CSCD index 1
-  std::span<const B2BSegment> segments;
+  XcopyTarget src;                       // CSCD index 0
+  XcopyTarget dst;                       // CSCD index 1
+  std::span<const B2BSegment> segments;  // LID4: at most kMaxLid4Segments
 };
-size_t XcopyLid1Bytes(size_t segments);
+size_t XcopyListBytes(bool lid4, size_t segments);
 // Replaces `out` with the parameter list (reusing its capacity).
-void EncodeXcopyLid1(const XcopyLid1List& list, std::vector<uint8_t>* out);
+void EncodeXcopy(const XcopyList& list, std::vector<uint8_t>* out);
 
 // --- ROD token commands (SBC-3) ----------------------------------------------------------
 

@@ -27,10 +27,10 @@ TEST(TpcCodecTest, ExtendedCopyLid1DecodesWithFerrysTargetDecoder) {
                              {.blocks = 1, .src_lba = 0, .dst_lba = 9}};
   LuDesignator t10{.code_set = 2, .type = 1, .len = 20};
   for (uint8_t i = 0; i < 20; ++i) t10.bytes[i] = static_cast<uint8_t>('A' + i);
-  const XcopyLid1List list{.src = {Naa(1), 512}, .dst = {t10, 4096}, .segments = segs};
+  const XcopyList list{.src = {Naa(1), 512}, .dst = {t10, 4096}, .segments = segs};
   Bytes p;
-  EncodeXcopyLid1(list, &p);
-  ASSERT_EQ(p.size(), XcopyLid1Bytes(2));
+  EncodeXcopy(list, &p);
+  ASSERT_EQ(p.size(), XcopyListBytes(false, 2));
   const auto r = scsi::DecodeExtendedCopy(p, /*lid4=*/false);
   ASSERT_TRUE(std::holds_alternative<scsi::ExtendedCopyList>(r));
   const auto& l = std::get<scsi::ExtendedCopyList>(r);
@@ -59,17 +59,48 @@ TEST(TpcCodecTest, ExtendedCopyLid1DecodesWithFerrysTargetDecoder) {
 
 TEST(TpcCodecTest, ExtendedCopyLid1WithAListIdentifier) {
   const B2BSegment seg{.blocks = 8};
-  const XcopyLid1List list{.list_id = 0x5a,
-                           .usage = ListIdUsage::kDiscard,
-                           .src = {Naa(1), 512},
-                           .dst = {Naa(2), 512},
-                           .segments = {&seg, 1}};
+  const XcopyList list{.list_id = 0x5a,
+                       .usage = ListIdUsage::kDiscard,
+                       .src = {Naa(1), 512},
+                       .dst = {Naa(2), 512},
+                       .segments = {&seg, 1}};
   Bytes p;
-  EncodeXcopyLid1(list, &p);
+  EncodeXcopy(list, &p);
   const auto r = scsi::DecodeExtendedCopy(p, false);
   ASSERT_TRUE(std::holds_alternative<scsi::ExtendedCopyList>(r));
   EXPECT_EQ(std::get<scsi::ExtendedCopyList>(r).usage, scsi::ListIdUsage::kDiscard);
   EXPECT_EQ(std::get<scsi::ExtendedCopyList>(r).list_id, 0x5au);
+}
+
+TEST(TpcCodecTest, ExtendedCopyLid4DecodesWithFerrysTargetDecoder) {
+  const B2BSegment segs[] = {{.blocks = 100, .src_lba = 3, .dst_lba = 1ull << 35},
+                             {.blocks = 65535, .src_lba = 1u << 20, .dst_lba = 0}};
+  const XcopyList list{.lid4 = true,
+                       .list_id = 0xfedcba98,
+                       .usage = ListIdUsage::kDiscard,
+                       .src = {Naa(1), 512},
+                       .dst = {Naa(2), 4096},
+                       .segments = segs};
+  Bytes p;
+  EncodeXcopy(list, &p);
+  ASSERT_EQ(p.size(), XcopyListBytes(true, 2));
+  EXPECT_EQ(p.size(), 48u + 64u + 56u);
+  const auto r = scsi::DecodeExtendedCopy(p, /*lid4=*/true);
+  ASSERT_TRUE(std::holds_alternative<scsi::ExtendedCopyList>(r));
+  const auto& l = std::get<scsi::ExtendedCopyList>(r);
+  EXPECT_TRUE(l.lid4);
+  EXPECT_FALSE(l.immed);
+  EXPECT_FALSE(l.g_sense);
+  EXPECT_EQ(l.usage, scsi::ListIdUsage::kDiscard);
+  EXPECT_EQ(l.list_id, 0xfedcba98u);
+  ASSERT_EQ(l.cscds.size(), 2u);
+  EXPECT_EQ(l.cscds[1].block_length, 4096u);
+  ASSERT_EQ(l.segments.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(l.segments[i].blocks, segs[i].blocks);
+    EXPECT_EQ(l.segments[i].src_lba, segs[i].src_lba);
+    EXPECT_EQ(l.segments[i].dst_lba, segs[i].dst_lba);
+  }
 }
 
 TEST(TpcCodecTest, PopulateTokenDecodesWithFerrysTargetDecoder) {
@@ -107,11 +138,15 @@ TEST(TpcCodecTest, WriteUsingTokenDecodesWithFerrysTargetDecoder) {
 }
 
 TEST(TpcCodecTest, CdbLayouts) {
-  Cdb c = ExtendedCopyLid1Cdb(92);
+  Cdb c = ExtendedCopyCdb(false, 92);
   EXPECT_EQ(c.len, 16);
   EXPECT_EQ(c.bytes[0], 0x83);
   EXPECT_EQ(c.bytes[1], 0x00);
   EXPECT_EQ(LoadBe32(&c.bytes[10]), 92u);
+  c = ExtendedCopyCdb(true, 140);
+  EXPECT_EQ(c.bytes[0], 0x83);
+  EXPECT_EQ(c.bytes[1], 0x01);
+  EXPECT_EQ(LoadBe32(&c.bytes[10]), 140u);
   c = PopulateTokenCdb(0x01020304, 48);
   EXPECT_EQ(c.bytes[1], 0x10);
   EXPECT_EQ(LoadBe32(&c.bytes[6]), 0x01020304u);
