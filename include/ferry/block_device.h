@@ -166,6 +166,11 @@ class BlockDevice {
   // The instance name (unique in a registry) and the backend type ("ram", "file").
   virtual std::string_view name() const = 0;
   virtual std::string_view type() const = 0;
+  // The block size is fixed for the device's lifetime; num_blocks may change while it is
+  // open (a volume's table reloaded, a remote LU or image resized): the device replaces it
+  // and readers on other threads see the old or the new value. Requests are checked against
+  // the size at submission; a SCSI LU over the device tells its initiators (CAPACITY DATA
+  // HAS CHANGED) at their next command.
   virtual const Geometry& geometry() const = 0;
   virtual const QueueLimits& limits() const = 0;
   // Writes, discards and write-zeroes complete with kReadOnly.

@@ -23,7 +23,8 @@ LogicalUnit::LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id,
     : dev_(std::move(dev)),
       id_(std::move(id)),
       write_protected_(write_protected),
-      pr_(std::make_unique<PersistentReservations>(std::filesystem::path())) {}
+      pr_(std::make_unique<PersistentReservations>(std::filesystem::path())),
+      capacity_blocks_(dev_->geometry().num_blocks.value()) {}
 
 LogicalUnit::ModeState LogicalUnit::mode() const {
   std::lock_guard lock(mu_);
@@ -53,6 +54,14 @@ void LogicalUnit::RaiseUnitAttentionFor(uint64_t nexus, Asc asc) {
 // tools treat a unit attention on their first command as a failure.
 bool LogicalUnit::TakeUnitAttention(Task& t) {
   std::lock_guard lock(mu_);
+  // SBC-3 4.10: a device whose size changed underneath (a remote LU or an image resized, a
+  // volume's table reloaded) gives every nexus that knew the old size CAPACITY DATA HAS
+  // CHANGED, noticed here, at the next command through any nexus.
+  const uint64_t blocks = dev_->geometry().num_blocks.value();
+  if (blocks != capacity_blocks_) {
+    capacity_blocks_ = blocks;
+    for (uint64_t n : seen_nexus_) pending_ua_[n].push_back(Asc::kCapacityDataHasChanged);
+  }
   seen_nexus_.insert(t.nexus);
   auto it = pending_ua_.find(t.nexus);
   if (it == pending_ua_.end() || it->second.empty()) return false;

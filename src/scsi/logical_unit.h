@@ -190,7 +190,8 @@ class LogicalUnit {
   ModeState mode_;                                            // guarded by mu_
   std::unordered_set<uint64_t> seen_nexus_;                   // guarded by mu_
   std::unordered_map<uint64_t, std::deque<Asc>> pending_ua_;  // guarded by mu_
-  std::unordered_map<uint64_t, Sense> last_sense_;            // guarded by mu_
+  uint64_t capacity_blocks_;  // the device's size the nexuses were told; guarded by mu_
+  std::unordered_map<uint64_t, Sense> last_sense_;  // guarded by mu_
 };
 
 }  // namespace ferry::scsi

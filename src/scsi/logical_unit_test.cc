@@ -245,6 +245,37 @@ TEST_F(LuTest, UnitAttentionsPerNexus) {
   EXPECT_EQ(tur.status, Status::kGood);
 }
 
+// SBC-3 4.10: the device grew or shrank underneath (FaultyDevice::SetCapacity stands in for a
+// resized remote LU or image): every nexus that knew the old size gets CAPACITY DATA HAS
+// CHANGED once, and READ CAPACITY then reports the new size.
+TEST_F(LuTest, ResizedDeviceRaisesCapacityDataHasChanged) {
+  Task other = Cdb({kTestUnitReady});
+  other.nexus = 2;
+  Run(other);
+  faulty_->SetCapacity(BlockCount(8192));  // 8 MiB of 512-byte blocks shrunk to 4 MiB
+  for (uint64_t nexus : {1, 2}) {
+    Task t = Cdb({kTestUnitReady});
+    t.nexus = nexus;
+    Run(t);
+    ExpectSense(t, SenseKey::kUnitAttention, Asc::kCapacityDataHasChanged);
+    Task again = Cdb({kTestUnitReady});
+    again.nexus = nexus;
+    Run(again);
+    EXPECT_EQ(again.status, Status::kGood) << "raised once per nexus";
+  }
+  Task fresh = Cdb({kTestUnitReady});  // a nexus that never knew the old size
+  fresh.nexus = 3;
+  Run(fresh);
+  EXPECT_EQ(fresh.status, Status::kGood);
+  Task cap = Cdb({kReadCapacity10, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  Run(cap);
+  ASSERT_EQ(cap.status, Status::kGood);
+  EXPECT_EQ(LoadBe32(in_.data()), 8191u);
+  Task past = Cdb({kRead10, 0, 0, 0, 0x20, 0, 0, 0, 1, 0});  // LBA 8192
+  Run(past);
+  ExpectSense(past, SenseKey::kIllegalRequest, Asc::kLbaOutOfRange);
+}
+
 TEST_F(LuTest, ReportSupportedOpcodesAndTmfs) {
   Task all =
       Cdb({kMaintenanceIn, kSaReportSupportedOpcodes, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, 4096);

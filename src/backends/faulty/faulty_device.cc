@@ -1,5 +1,6 @@
 #include "backends/faulty/faulty_device.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "io/reactor.h"
@@ -41,8 +42,16 @@ struct FaultyDevice::CopyForward {
 };
 
 FaultyDevice::FaultyDevice(std::shared_ptr<block::BlockDevice> inner, std::string name)
-    : inner_(std::move(inner)), name_(std::move(name)), state_(std::make_shared<State>()) {
+    : inner_(std::move(inner)),
+      geometry_(inner_->geometry()),
+      name_(std::move(name)),
+      state_(std::make_shared<State>()) {
   if (name_.empty()) name_ = std::string(inner_->name()) + "-faulty";
+}
+
+void FaultyDevice::SetCapacity(BlockCount blocks) {
+  std::lock_guard lock(state_->mu);
+  geometry_.num_blocks = std::min(blocks, inner_->geometry().num_blocks);
 }
 
 FaultyDevice::~FaultyDevice() = default;

@@ -9,7 +9,10 @@
 //   not forwarded at all (the whole request is lost, as with dm-flakey's drop_writes);
 // - delays: every request and copy leg completes no earlier than `delay` after submission
 //   (it is forwarded, or failed, from a timer on the submitting reactor);
-// - copy legs: native copies can be refused (kNotSupported) or failed.
+// - copy legs: native copies can be refused (kNotSupported) or failed;
+// - capacity: the device can report fewer blocks than the inner device has, and be "resized"
+//   between that and the inner size while open (SetCapacity), as a remote LU or an image
+//   that an administrator resizes.
 // Invalid requests (ValidateRequest) complete with their status before any rule applies.
 //
 // Completion follows include/ferry/block_device.h: exactly once, never inline, on the
@@ -50,7 +53,11 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
   // a status fails every leg with it (kNotSupported makes the copy engine emulate). While a
   // status is set, CanCopyFrom() says yes so that legs reach the device and fail.
   void SetCopyStatus(std::optional<IoStatus> status);
-  // Removes every rule (error ranges, dropped writes, delay, copy status); keeps counters.
+  // Reports `blocks` (at most the inner device's) from now on; requests past them are
+  // kInvalid. Readers on other threads see the old or the new size (a single aligned store).
+  void SetCapacity(BlockCount blocks);
+  // Removes every rule (error ranges, dropped writes, delay, copy status); keeps counters
+  // and the capacity.
   void ClearFaults();
 
   // Requests seen, by op, and native copy legs seen (also the invalid and failed ones).
@@ -59,7 +66,7 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "faulty"; }
-  const block::Geometry& geometry() const override { return inner_->geometry(); }
+  const block::Geometry& geometry() const override { return geometry_; }
   const block::QueueLimits& limits() const override { return inner_->limits(); }
   bool read_only() const override { return inner_->read_only(); }
   block::ProvisioningExtent Provisioning(Lba lba, BlockCount max) const override {
@@ -86,6 +93,7 @@ class FaultyDevice : public block::BlockDevice, public block::CopyOffload {
   IoStatus CopyRangeFault(const block::CopyLegRequest& req) const;
 
   std::shared_ptr<block::BlockDevice> inner_;
+  block::Geometry geometry_;  // the inner device's, num_blocks set by SetCapacity
   std::string name_;
   std::shared_ptr<State> state_;
 };

@@ -329,6 +329,9 @@ void Connection::FinishChannel(Cmd* c, IoStatus transport, scsi_task* task, int 
     cmd.sense = SenseView{.key = static_cast<uint8_t>(task->sense.key),
                           .asc = static_cast<uint8_t>(task->sense.ascq >> 8),
                           .ascq = static_cast<uint8_t>(task->sense.ascq & 0xff)};
+    if (cmd.sense.key == 0x06 && cmd.sense.asc == 0x2a && cmd.sense.ascq == 0x09) {
+      RereadCapacity();  // the caller sees the UNIT ATTENTION; the device learns the size
+    }
     if (task->residual_status == SCSI_RESIDUAL_UNDERFLOW) {
       cmd.residual = static_cast<uint32_t>(task->residual);
     }
@@ -494,18 +497,18 @@ void Connection::RereadCapacity() {
   cmd->cdb[13] = 32;
   cmd->cdb_len = 16;
   cmd->data_in_len = 32;
-  std::string url = cfg_->url_text;
-  cmd->done = [cmd, url] {
+  std::shared_ptr<const SessionConfig> cfg = cfg_;
+  cmd->done = [cmd, cfg] {
     if (cmd->transport == IoStatus::kOk && cmd->scsi_status == kScsiStatusGood &&
         cmd->data_in.size() >= 12) {
       uint64_t last = 0;
       for (int i = 0; i < 8; ++i) last = last << 8 | cmd->data_in[i];
       uint32_t bs = 0;
       for (int i = 8; i < 12; ++i) bs = bs << 8 | cmd->data_in[i];
-      FERRY_LOG_WARN(
-          "iscsi {}: capacity changed on the target: now {} blocks of {} bytes "
-          "(the device keeps the size it was opened with)",
-          url, last + 1, bs);
+      if (cfg->capacity_changed) cfg->capacity_changed(last + 1, bs);
+    } else {
+      FERRY_LOG_WARN("iscsi {}: the target's capacity changed, and READ CAPACITY(16) failed",
+                     cfg->url_text);
     }
     delete cmd;
   };

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -36,6 +37,9 @@ struct SessionConfig {
   int timeout_s = 30;
   uint32_t block_size = 512;
   bool write_same_unmap = false;  // LBPWS: WRITE SAME(16) may deallocate
+  // READ CAPACITY's answer after the target reported CAPACITY DATA HAS CHANGED: blocks and
+  // block size. Runs on the session's reactor.
+  std::function<void(uint64_t num_blocks, uint32_t block_size)> capacity_changed;
 };
 
 inline constexpr int kReconnectRetries = 3;

@@ -103,6 +103,9 @@ Result<std::shared_ptr<IscsiDevice>> IscsiDevice::Open(IscsiOptions options) {
   dev->limits_.max_copy_segments = kMaxCopyLegSegments;
   dev->limits_.copy_granularity_bytes = lu.block_size;
   dev->portal_ = cfg->url.portal();
+  cfg->capacity_changed = [weak = std::weak_ptr<IscsiDevice>(dev)](uint64_t blocks, uint32_t bs) {
+    if (auto d = weak.lock()) d->CapacityChanged(blocks, bs);
+  };
   dev->config_ = std::move(cfg);
   FERRY_LOG_INFO("iscsi {}: {} blocks of {} bytes, max I/O {} bytes, discard {}, write-zeroes {}",
                  dev->config_->url_text, lu.num_blocks, lu.block_size, dev->limits_.max_io_bytes,
@@ -122,6 +125,25 @@ IscsiDevice::~IscsiDevice() {
       reactor->Post([raw] { delete raw; });
     }
   }
+}
+
+// The target said CAPACITY DATA HAS CHANGED and READ CAPACITY answered: the device takes the
+// new size (geometry() readers see the old or the new one); LogicalUnits over it notice at
+// their next command and tell their own initiators (logical_unit.cc). A new block size
+// cannot be taken while open: requests keep the old one, and the log says to reopen.
+void IscsiDevice::CapacityChanged(uint64_t blocks, uint32_t block_size) {
+  std::lock_guard<std::mutex> lock(capacity_mu_);
+  if (block_size != geometry_.block_size) {
+    FERRY_LOG_ERROR(
+        "iscsi {}: the LU's block size changed from {} to {} bytes; the device keeps {} "
+        "(remove and add the backstore again)",
+        config_->url_text, geometry_.block_size, block_size, geometry_.block_size);
+    return;
+  }
+  if (blocks == geometry_.num_blocks.value() || blocks == 0) return;
+  FERRY_LOG_WARN("iscsi {}: capacity changed from {} to {} blocks of {} bytes", config_->url_text,
+                 geometry_.num_blocks.value(), blocks, block_size);
+  geometry_.num_blocks = BlockCount(blocks);
 }
 
 const std::string& IscsiDevice::target_iqn() const { return config_->url.target_iqn; }

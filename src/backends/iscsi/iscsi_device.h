@@ -17,8 +17,11 @@
 //   discard        UNMAP, only when VPD B0h/B2h advertise it (else max_discard_bytes = 0)
 //   write-zeroes   WRITE SAME(16) of a zero block, with UNMAP when LBPWS (else emulated by
 //                  the block layer when the LU has no WRITE SAME)
-// Answers go through one table (iscsi_sense.h): UNIT ATTENTION is retried (and CAPACITY
-// DATA HAS CHANGED re-reads the capacity, logged), ABORTED COMMAND is retried once.
+// Answers go through one table (iscsi_sense.h): UNIT ATTENTION is retried, ABORTED COMMAND
+// is retried once. CAPACITY DATA HAS CHANGED (on any command, raw ones included) re-reads
+// the capacity, and the device takes the new size (logged): requests are checked against
+// it from then on, and a LogicalUnit over the device raises the same unit attention for its
+// own initiators. A changed block size is logged and not taken.
 //
 // Provisioning() stays the interface default ("all mapped"): GET LBA STATUS is a round trip
 // to the target, and Provisioning() is a synchronous lookup cheap enough for a reactor
@@ -132,12 +135,14 @@ class IscsiDevice : public block::BlockDevice, public block::CopyOffload {
   };
 
   IscsiDevice();
+  void CapacityChanged(uint64_t blocks, uint32_t block_size);
   // The calling reactor's session, created on first use.
   Connection& CurrentConnection();
 
   std::string name_;
   bool read_only_ = false;
-  block::Geometry geometry_;
+  std::mutex capacity_mu_;
+  block::Geometry geometry_;  // num_blocks written under capacity_mu_ (CapacityChanged)
   block::QueueLimits limits_;
   RemoteLuPages pages_;
   std::string portal_;

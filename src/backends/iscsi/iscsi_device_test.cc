@@ -12,6 +12,7 @@
 #include <cstring>
 #include <random>
 
+#include "backends/faulty/faulty_device.h"
 #include "backends/iscsi/testing/iscsi_test_target.h"
 #include "io/reactor.h"
 
@@ -292,6 +293,44 @@ TEST_F(IscsiDeviceTest, WritesSurviveAReconnect) {
     ASSERT_EQ(Io(dev, block::IoOp::kRead, i * kBlocks, &back), IoStatus::kOk) << i;
     EXPECT_EQ(back, w[i].data) << "acknowledged write " << i << " did not read back";
   }
+}
+
+// The array's LU grows, then shrinks, while the device is open: the target's CAPACITY DATA
+// HAS CHANGED makes the device re-read the size and take it; requests are checked against
+// the new size, and the bytes already there stay.
+TEST_F(IscsiDeviceTest, FollowsTheArraysCapacityChanges) {
+  TestTarget target;
+  auto ram = RamDevice::Create({.name = "grows", .size_bytes = 8u << 20, .block_size = 512});
+  ASSERT_TRUE(ram.ok());
+  auto remote = std::make_shared<FaultyDevice>(*ram);
+  remote->SetCapacity(BlockCount(4096));  // 2 MiB of 8
+  const uint64_t lun = target.AddLun(remote);
+  auto opened = IscsiDevice::Open(Options(target.Url(lun)));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  IscsiDevice& dev = **opened;
+  ASSERT_EQ(dev.geometry().num_blocks.value(), 4096u);
+  std::vector<uint8_t> data(4096, 0x5a);
+  ASSERT_EQ(Io(dev, block::IoOp::kWrite, 0, &data), IoStatus::kOk);
+  std::vector<uint8_t> past(4096, 0x77);
+  EXPECT_EQ(Io(dev, block::IoOp::kWrite, 8192, &past), IoStatus::kInvalid);
+
+  remote->SetCapacity(BlockCount(16384));  // grown to 8 MiB
+  std::vector<uint8_t> back(4096);
+  ASSERT_EQ(Io(dev, block::IoOp::kRead, 0, &back), IoStatus::kOk);  // retried after the UA
+  EXPECT_EQ(back, data);
+  ASSERT_TRUE(
+      RunFor([&] { return dev.geometry().num_blocks.value() == 16384; }, std::chrono::seconds(10)))
+      << "still " << dev.geometry().num_blocks.value() << " blocks";
+  ASSERT_EQ(Io(dev, block::IoOp::kWrite, 8192, &past), IoStatus::kOk);
+  ASSERT_EQ(Io(dev, block::IoOp::kRead, 8192, &back), IoStatus::kOk);
+  EXPECT_EQ(back, past);
+
+  remote->SetCapacity(BlockCount(1024));  // shrunk to 512 KiB
+  ASSERT_EQ(Io(dev, block::IoOp::kRead, 0, &back), IoStatus::kOk);
+  EXPECT_EQ(back, data);
+  ASSERT_TRUE(
+      RunFor([&] { return dev.geometry().num_blocks.value() == 1024; }, std::chrono::seconds(10)));
+  EXPECT_EQ(Io(dev, block::IoOp::kRead, 8192, &back), IoStatus::kInvalid);
 }
 
 // The target goes away for good: requests fail with kIoError once libiscsi gives up.

@@ -51,16 +51,22 @@ class TestTarget {
 
   // Maps a fresh RAM LU of `size_bytes` at the next LUN; returns its number.
   uint64_t AddRamLun(uint64_t size_bytes, uint32_t block_size) {
-    uint64_t lun = next_lun_++;
-    auto dev = RamDevice::Create(
-        {.name = "lu" + std::to_string(lun), .size_bytes = size_bytes, .block_size = block_size});
+    auto dev = RamDevice::Create({.name = "lu" + std::to_string(next_lun_),
+                                  .size_bytes = size_bytes,
+                                  .block_size = block_size});
     EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+    return AddLun(*dev);
+  }
+
+  // Maps an LU over `dev` at the next LUN; returns its number.
+  uint64_t AddLun(std::shared_ptr<block::BlockDevice> dev) {
+    uint64_t lun = next_lun_++;
     scsi::LuIdentity id;
     id.serial = "ferry-test-" + std::to_string(lun);
     id.naa[0] = 0x60;
     id.naa[14] = static_cast<uint8_t>(lun >> 8);
     id.naa[15] = static_cast<uint8_t>(lun);
-    auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, false);
+    auto lu = std::make_shared<scsi::LogicalUnit>(std::move(dev), id, false);
     if (copy_manager_ != nullptr) lu->set_copy_manager(copy_manager_);
     Status st = target_->MapLun(lun, {lu, false});
     EXPECT_TRUE(st.ok()) << st.ToString();
