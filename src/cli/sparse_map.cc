@@ -1,9 +1,6 @@
 #include "cli/sparse_map.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 
 namespace ferry::cli {
 
@@ -25,34 +22,6 @@ void AddData(std::vector<ByteRange>& out, uint64_t offset, uint64_t end, uint64_
 }
 
 }  // namespace
-
-Result<std::vector<ByteRange>> DataRanges(int fd, uint64_t offset, uint64_t len, uint64_t align) {
-  std::vector<ByteRange> out;
-  const uint64_t end = offset + len;
-  if (len == 0) return out;
-  auto add = [&](uint64_t b, uint64_t e) { AddData(out, offset, end, align, b, e); };
-  uint64_t pos = offset;
-  while (pos < end) {
-    off_t data = lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
-    if (data < 0) {
-      if (errno == ENXIO) break;  // only a hole up to EOF
-      if (errno == EINVAL || errno == EOPNOTSUPP) {
-        out.clear();  // no SEEK_DATA here: everything is data
-        add(offset, end);
-        return out;
-      }
-      return ErrnoStatus(errno, "lseek(SEEK_DATA)");
-    }
-    if (static_cast<uint64_t>(data) >= end) break;
-    off_t hole = lseek(fd, data, SEEK_HOLE);
-    if (hole < 0) return ErrnoStatus(errno, "lseek(SEEK_HOLE)");
-    uint64_t hole_u = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
-    add(static_cast<uint64_t>(data), hole_u);
-    if (hole_u <= static_cast<uint64_t>(data)) break;  // defensive: no progress
-    pos = hole_u;
-  }
-  return out;
-}
 
 std::vector<ByteRange> DeviceDataRanges(const block::BlockDevice& dev, uint64_t offset,
                                         uint64_t len, uint64_t align) {

@@ -1,10 +1,9 @@
-// The data regions of a file (SEEK_DATA / SEEK_HOLE), for `ferryctl copy --sparse`.
+// The data regions of a device, for `ferryctl copy --sparse`.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "base/status.h"
 #include "ferry/block_device.h"
 
 namespace ferry::cli {
@@ -15,15 +14,11 @@ struct ByteRange {
   bool operator==(const ByteRange&) const = default;
 };
 
-// The regions of [offset, offset+len) of `fd` that hold data, in order, each widened to
+// The regions of [offset, offset+len) of `dev` that hold data, in order, each widened to
 // multiples of `align` (a power of two, 1 for none) and merged where they then touch, all
-// clipped to the range. A file system without SEEK_DATA support reports everything as data
-// (the copy is then simply not sparse). Block devices have no holes: one range.
-Result<std::vector<ByteRange>> DataRanges(int fd, uint64_t offset, uint64_t len, uint64_t align);
-
-// The same for a device of any backend, from its provisioning status
-// (BlockDevice::Provisioning: GET LBA STATUS-like; devices that cannot tell are all data).
-// `offset` and `len` are multiples of the device's block size.
+// clipped to the range; from the device's provisioning status (BlockDevice::Provisioning:
+// SEEK_DATA / SEEK_HOLE for files, the allocation maps of RAM and thin devices; devices that
+// cannot tell are all data). `offset` and `len` are multiples of the device's block size.
 std::vector<ByteRange> DeviceDataRanges(const block::BlockDevice& dev, uint64_t offset,
                                         uint64_t len, uint64_t align);
 

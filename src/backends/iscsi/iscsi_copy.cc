@@ -34,7 +34,7 @@ bool IscsiDevice::CanCopyFrom(const block::BlockDevice& src, std::string* why_no
   }
   if (read_only_) return say("'" + name_ + "' is open read-only");
   {
-    std::lock_guard l(refused_mu_);
+    std::lock_guard l(copy_mu_);
     auto it = refused_.find(LuKey(*s));
     if (it != refused_.end()) return say("the array refused this pair before: " + it->second);
   }
@@ -64,18 +64,18 @@ void IscsiDevice::SubmitCopy(block::CopyLegRequest& req) {
   auto copier = std::make_shared<RemoteCopier>(reactor, from, to, SameTarget(*src, *this));
   const std::string key = LuKey(*src);
   {
-    std::lock_guard l(refused_mu_);
+    std::lock_guard l(copy_mu_);
     copiers_[&req] = copier;
   }
   copier->Start(req.segments, [this, &req, copier, key](const RemoteCopyResult& r) {
     {
-      std::lock_guard l(refused_mu_);
+      std::lock_guard l(copy_mu_);
       copiers_.erase(&req);
     }
     req.mechanism = r.mechanism;
     if (r.status == IoStatus::kNotSupported) {
       req.refusal = r.reason;
-      std::lock_guard l(refused_mu_);
+      std::lock_guard l(copy_mu_);
       if (refused_.emplace(key, r.reason).second) {
         FERRY_LOG_WARN(
             "iscsi {}: the array refused {} from {}: {}; copies of this pair are "
@@ -90,7 +90,7 @@ void IscsiDevice::SubmitCopy(block::CopyLegRequest& req) {
 void IscsiDevice::CancelCopy(block::CopyLegRequest& req) {
   std::shared_ptr<RemoteCopier> copier;
   {
-    std::lock_guard l(refused_mu_);
+    std::lock_guard l(copy_mu_);
     auto it = copiers_.find(&req);
     if (it != copiers_.end()) copier = it->second.lock();
   }

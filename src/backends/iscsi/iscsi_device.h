@@ -151,10 +151,10 @@ class IscsiDevice : public block::BlockDevice, public block::CopyOffload {
   std::mutex mu_;
   std::unordered_map<io::Reactor*, std::unique_ptr<Connection>> conns_;  // guarded by mu_
   CopyCapabilities caps_;
-  bool thin_ = false;  // READ CAPACITY(16) LBPME
-  mutable std::mutex refused_mu_;
-  std::map<std::string, std::string> refused_;  // source LU -> why; guarded by refused_mu_
-  // Legs in flight, for CancelCopy; guarded by refused_mu_.
+  bool thin_ = false;                           // READ CAPACITY(16) LBPME
+  mutable std::mutex copy_mu_;                  // the copy state below
+  std::map<std::string, std::string> refused_;  // source LU -> why; guarded by copy_mu_
+  // Legs in flight, for CancelCopy; guarded by copy_mu_.
   std::map<const block::CopyLegRequest*, std::weak_ptr<RemoteCopier>> copiers_;
 };
 
