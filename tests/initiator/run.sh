@@ -13,7 +13,7 @@
 # two array LUNs is offloaded (xcopy or odx); copies that cannot be offloaded (into the
 # gateway's RAM, across an ACL, across arrays) are emulated with identical bytes and say why;
 # ferryctl's one-line errors for bad URLs; a gateway whose array is down still serves its
-# other LUNs; CHAP towards the array.
+# other LUNs; CHAP towards the array; a LUN the array grows is seen grown through the gateway.
 # Needs root and loop devices (XFS image): otherwise exit 77, skipped with the reason.
 # Usage: run.sh FERRYD FERRYCTL
 set -euo pipefail
@@ -24,7 +24,7 @@ here=$(dirname "$(realpath "$0")")
 . "$here/../lib/ferryd.sh"
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$here/lib.sh"
-require_tools qemu-io qemu-img iscsi-inq iscsi-ls python3
+require_tools qemu-io qemu-img iscsi-inq iscsi-ls iscsi-readcapacity16 python3
 initiator_setup initiator
 # After the exit trap is set: loopfs.sh makes its state file when sourced.
 # shellcheck source=SCRIPTDIR/../integration/loopfs.sh
@@ -69,9 +69,11 @@ cat >"$work/array.json" <<JSON
 JSON
 cat >"$work/array2.json" <<JSON
 {
-  "backstores": {"r0": {"type": "ram", "size": "64M"}},
+  "backstores": {"r0": {"type": "ram", "size": "64M"}, "r1": {"type": "ram", "size": "64M"}},
+  "volumes": [{"name": "grows", "table": "0 65536 linear r1 0"}],
   "targets": {"iqn.2026-12.org.ferry:array2": {
-    "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}], "luns": [{"lun": 0, "backstore": "r0"}]}}
+    "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}],
+    "luns": [{"lun": 0, "backstore": "r0"}, {"lun": 1, "backstore": "grows"}]}}
 }
 JSON
 start_named array "$work/array.json"
@@ -89,13 +91,14 @@ cat >"$work/gw.json" <<JSON
     "g1": {"type": "iscsi", "url": "$arr/1"},
     "local": {"type": "ram", "size": "64M"},
     "hidden": {"type": "iscsi", "url": "$arr/3", "initiator_name": "iqn.2026-12.org.ferry:gw-special"},
-    "chap": {"type": "iscsi", "url": "iscsi://127.0.0.1:$ap/$A-chap/0", "auth_group": "toarray"}
+    "chap": {"type": "iscsi", "url": "iscsi://127.0.0.1:$ap/$A-chap/0", "auth_group": "toarray"},
+    "grows": {"type": "iscsi", "url": "${arr2%/0}/1"}
   },
   "targets": {"iqn.2026-12.org.ferry:gw": {
     "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}],
     "luns": [{"lun": 0, "backstore": "g0"}, {"lun": 1, "backstore": "g1"},
              {"lun": 3, "backstore": "local"}, {"lun": 4, "backstore": "hidden"},
-             {"lun": 5, "backstore": "chap"}]}}
+             {"lun": 5, "backstore": "chap"}, {"lun": 6, "backstore": "grows"}]}}
 }
 JSON
 start_named gw "$work/gw.json"
@@ -265,6 +268,30 @@ grep -q "Lun:0" "$work/ls.txt" && { cat "$work/ls.txt"; fail "the unavailable LU
 iscsi-inq "$down/0" >/dev/null 2>&1 && fail "the unavailable LUN 0 answers"
 stop_named down
 pass "unavailable backstore logged with its URL; RAM LUN served, LUN 0 absent"
+
+echo "== the array grows a LUN: the gateway takes the new size"
+# Array2's LUN 1 is a 32 MiB linear volume; a table reload makes it 64 MiB. The array raises
+# CAPACITY DATA HAS CHANGED for the gateway's session, which re-reads the capacity.
+capacity() { iscsi-readcapacity16 "$1" 2>/dev/null | sed -n 's/^Total size:\([0-9]*\)$/\1/p'; }
+[ "$(capacity "$gw/6")" = $((32 << 20)) ] || fail "gateway LUN 6 is not 32 MiB: $(capacity "$gw/6")"
+qemu-io -f raw "$gw/6" -c "write -P 0x3c 0 1M" >/dev/null || fail "write gateway LUN 6"
+actl() { "$ferryctl" --socket "$work/array2/ferryd.sock" "$@" >/dev/null; }
+actl volume load grows --table "0 131072 linear r1 0" || fail "volume load grows"
+actl volume suspend grows || fail "volume suspend grows"
+actl volume resume grows || fail "volume resume grows"
+qemu-io -f raw "$gw/6" -c "read -P 0x3c 0 1M" >"$work/grow.out" || fail "read gateway LUN 6"
+grep -q "verification failed" "$work/grow.out" && fail "gateway LUN 6 lost its data"
+for _ in $(seq 50); do
+  [ "$(capacity "$gw/6")" = $((64 << 20)) ] && break
+  sleep 0.1
+done
+[ "$(capacity "$gw/6")" = $((64 << 20)) ] || fail "gateway LUN 6 is still $(capacity "$gw/6") bytes"
+qemu-io -f raw "$gw/6" -c "write -P 0x7e 48M 1M" -c "read -P 0x7e 48M 1M" >"$work/grow.out" ||
+  fail "I/O past the old end of gateway LUN 6"
+grep -q "verification failed" "$work/grow.out" && fail "gateway LUN 6 past the old end"
+grep -q "capacity changed from 65536 to 131072 blocks" "$work/gw.ferryd.log" ||
+  fail "the gateway did not log the capacity change"
+pass "grown from 32 to 64 MiB on the array, seen through the gateway"
 
 echo "== clean stop of the gateway and the arrays"
 stop_named gw

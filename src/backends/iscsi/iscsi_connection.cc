@@ -387,6 +387,9 @@ void Connection::OnConnected(iscsi_context* ctx, int status, void*, void* priv) 
     self->logged_in_ = true;
     FERRY_LOG_DEBUG("iscsi {}: session up on reactor {}", self->cfg_->url_text,
                     self->reactor_->name());
+    // The LU may have been resized while no session of this reactor was logged in (a unit
+    // attention only reaches nexuses that knew the old size): ask, before anything else.
+    self->RereadCapacity();
     std::deque<Cmd*> ready;
     ready.swap(self->waiting_);
     for (Cmd* c : ready) self->Dispatch(c);
@@ -450,6 +453,10 @@ void Connection::Service(int revents) {
   if (drop_pending_) {
     DropSession();
     return;
+  }
+  if (reread_capacity_ && logged_in_) {
+    reread_capacity_ = false;
+    RereadCapacity();
   }
   UpdatePoll(false);
 }
@@ -526,6 +533,7 @@ void Connection::OnLibiscsiLog(const char* message) {
   } else if (std::strstr(message, "reconnect was successful") != nullptr) {
     FERRY_LOG_WARN("iscsi {}: connection is back", cfg_->url_text);
     reconnecting_ = false;
+    reread_capacity_ = true;  // as after a first login; sent once iscsi_service() returns
   } else if (std::strstr(message, "reconnect try") != nullptr) {
     FERRY_LOG_DEBUG("iscsi {}: {}", cfg_->url_text, message);
   }

@@ -103,6 +103,7 @@ class Connection {
   bool reconnecting_ = false;  // libiscsi reported a reconnect that has not finished
   bool closing_ = false;
   bool drop_pending_ = false;
+  bool reread_capacity_ = false;  // a reconnect finished: READ CAPACITY again
   io::UringOp poll_op_;
   io::Reactor::PollId poll_id_ = 0;  // 0: none armed
   int armed_fd_ = -1;

@@ -19,9 +19,10 @@
 //                  the block layer when the LU has no WRITE SAME)
 // Answers go through one table (iscsi_sense.h): UNIT ATTENTION is retried, ABORTED COMMAND
 // is retried once. CAPACITY DATA HAS CHANGED (on any command, raw ones included) re-reads
-// the capacity, and the device takes the new size (logged): requests are checked against
-// it from then on, and a LogicalUnit over the device raises the same unit attention for its
-// own initiators. A changed block size is logged and not taken.
+// the capacity, as does every login and reconnect of a session (a unit attention only
+// reaches sessions that knew the old size), and the device takes a new size (logged): requests are
+// checked against it from then on, and a LogicalUnit over the device raises the same unit attention
+// for its own initiators. A changed block size is logged and not taken.
 //
 // Provisioning() stays the interface default ("all mapped"): GET LBA STATUS is a round trip
 // to the target, and Provisioning() is a synchronous lookup cheap enough for a reactor
