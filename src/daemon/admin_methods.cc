@@ -117,6 +117,8 @@ json StatusJson(const DaemonState& d) {
               {"stats",
                {{"connections_accepted", st.connections_accepted.load()},
                 {"connections_refused", st.connections_refused.load()},
+                {"prelogin_evicted", st.prelogin_evicted.load()},
+                {"prelogin_timeouts", st.prelogin_timeouts.load()},
                 {"logins", st.logins.load()},
                 {"login_failures", st.login_failures.load()},
                 {"commands", st.commands.load()},

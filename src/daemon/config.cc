@@ -428,6 +428,31 @@ Status ForEachNamed(const Obj& top, std::string_view key, Fn fn) {
   return Status::Ok();
 }
 
+// The budget and deadline of connections that have not logged in (iscsi/admission.h).
+Status ParsePrelogin(const Obj& top, Config* c) {
+  // Unset, it follows a login timeout shorter than its default.
+  uint64_t v = std::min(c->first_pdu_timeout_s, c->login_timeout_s);
+  FERRY_RETURN_IF_ERROR(top.Uint("first_pdu_timeout_s", 3600, &v));
+  if (v == 0 || v > c->login_timeout_s) {
+    return Bad(Child(top.path(), "first_pdu_timeout_s"),
+               "must be from 1 to login_timeout_s (" + std::to_string(c->login_timeout_s) + ")");
+  }
+  c->first_pdu_timeout_s = static_cast<uint32_t>(v);
+  v = c->max_prelogin_connections;
+  FERRY_RETURN_IF_ERROR(top.Uint("max_prelogin_connections", 65536, &v));
+  if (v == 0) return Bad(Child(top.path(), "max_prelogin_connections"), "must be at least 1");
+  c->max_prelogin_connections = static_cast<uint32_t>(v);
+  v = c->max_prelogin_per_address;
+  FERRY_RETURN_IF_ERROR(top.Uint("max_prelogin_per_address", 65536, &v));
+  if (v == 0 || v > c->max_prelogin_connections) {
+    return Bad(Child(top.path(), "max_prelogin_per_address"),
+               "must be from 1 to max_prelogin_connections (" +
+                   std::to_string(c->max_prelogin_connections) + ")");
+  }
+  c->max_prelogin_per_address = static_cast<uint32_t>(v);
+  return Status::Ok();
+}
+
 Status ParseGlobals(const Obj& top, Config* c) {
   FERRY_RETURN_IF_ERROR(top.Str("state_dir", &c->state_dir));
   FERRY_RETURN_IF_ERROR(top.Str("admin_socket", &c->admin_socket));
@@ -459,6 +484,7 @@ Status ParseGlobals(const Obj& top, Config* c) {
   FERRY_RETURN_IF_ERROR(top.Uint("max_connections", 65536, &v));
   if (v == 0) return Bad(Child(top.path(), "max_connections"), "must be at least 1");
   c->max_connections = static_cast<uint32_t>(v);
+  FERRY_RETURN_IF_ERROR(ParsePrelogin(top, c));
   if (const json* d = top.Get("discovery")) {
     Obj dob(*d, Child(top.path(), "discovery"));
     FERRY_RETURN_IF_ERROR(dob.Check({"auth_group"}));
@@ -495,7 +521,8 @@ Result<Config> ParseConfig(std::string_view text) {
   const Obj top(j, "$");
   FERRY_RETURN_IF_ERROR(
       top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
-                 "nop_timeout_s", "login_timeout_s", "max_connections", "copy", "sanitize",
+                 "nop_timeout_s", "login_timeout_s", "first_pdu_timeout_s", "max_connections",
+                 "max_prelogin_connections", "max_prelogin_per_address", "copy", "sanitize",
                  "auth_groups", "backstores", "volumes", "targets"}));
   FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {

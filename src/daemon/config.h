@@ -110,7 +110,13 @@ struct Config {
   uint32_t nop_interval_s = 30;                       // 0: no NOP-In pings
   uint32_t nop_timeout_s = 30;
   uint32_t login_timeout_s = 15;  // a login not finished by then: the connection closes
-  uint32_t max_connections = 1024;
+  // No whole Login PDU by then: the connection closes (1..login_timeout_s).
+  uint32_t first_pdu_timeout_s = 3;
+  uint32_t max_connections = 1024;  // logged-in connections (sessions)
+  // Connections that have not logged in, in all and per source address (the oldest goes
+  // when full; per address <= in all).
+  uint32_t max_prelogin_connections = 512;
+  uint32_t max_prelogin_per_address = 64;
   // Third-party copy (EXTENDED COPY, ODX): bytes per second all copies share (0: no cap),
   // and the inactivity timeout of a ROD token whose POPULATE TOKEN asks for none.
   uint64_t copy_bandwidth = 0;

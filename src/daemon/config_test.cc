@@ -11,6 +11,9 @@ constexpr const char* kGood = R"({
   "nop_interval_s": 10,
   "login_timeout_s": 20,
   "max_connections": 100,
+  "first_pdu_timeout_s": 2,
+  "max_prelogin_connections": 200,
+  "max_prelogin_per_address": 10,
   "discovery": {"auth_group": "disc"},
   "auth_groups": {
     "disc": {"user": "d", "secret_file": "/etc/ferry/disc"},
@@ -45,6 +48,9 @@ TEST(Config, ParsesEverything) {
   EXPECT_EQ(c->nop_interval_s, 10u);
   EXPECT_EQ(c->login_timeout_s, 20u);
   EXPECT_EQ(c->max_connections, 100u);
+  EXPECT_EQ(c->first_pdu_timeout_s, 2u);
+  EXPECT_EQ(c->max_prelogin_connections, 200u);
+  EXPECT_EQ(c->max_prelogin_per_address, 10u);
   EXPECT_EQ(c->discovery_auth_group, "disc");
   ASSERT_EQ(c->backstores.size(), 2u);
   const BackstoreConfig* disk = c->FindBackstore("disk");
@@ -109,6 +115,13 @@ const Bad kBad[] = {
      "$.discovery.auth_group: no auth group named 'nope'"},
     {R"({"login_timeout_s": 0})", "$.login_timeout_s: must be at least 1"},
     {R"({"max_connections": -1})", "$.max_connections: expected a whole number"},
+    {R"({"first_pdu_timeout_s": 0})", "$.first_pdu_timeout_s: must be from 1 to login_timeout_s"},
+    {R"({"login_timeout_s": 5, "first_pdu_timeout_s": 6})",
+     "$.first_pdu_timeout_s: must be from 1 to login_timeout_s (5)"},
+    {R"({"max_prelogin_connections": 0})", "$.max_prelogin_connections: must be at least 1"},
+    {R"({"max_prelogin_connections": 8, "max_prelogin_per_address": 9})",
+     "$.max_prelogin_per_address: must be from 1 to max_prelogin_connections (8)"},
+    {R"({"max_prelogin_per_address": "64"})", "$.max_prelogin_per_address: expected a whole"},
     {R"({"chap_algorithms": ["MD4"]})", "$.chap_algorithms[0]: unknown CHAP algorithm 'MD4'"},
     {R"({"targets": {"target1": {}}})", "$.targets.target1: iSCSI names start with"},
     {R"({"targets": {"iqn.2026-11.org.ferry:t": {"luns": []}}})",
@@ -173,6 +186,21 @@ TEST(Config, RefusesWithPathAndReason) {
     EXPECT_NE(c.status().message().find(b.message), std::string_view::npos)
         << "want: " << b.message << "\ngot:  " << c.status().message();
   }
+}
+
+TEST(Config, PreloginDefaults) {
+  const std::string target = R"("backstores": {"a": {"type": "ram", "size": "1M"}},
+      "targets": {"iqn.2026-11.org.ferry:t": {"portal_groups": [{"tag": 1,
+      "portals": ["127.0.0.1"]}], "luns": [{"lun": 0, "backstore": "a"}]}}})";
+  auto c = ParseConfig("{" + target);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->first_pdu_timeout_s, 3u);
+  EXPECT_EQ(c->max_prelogin_connections, 512u);
+  EXPECT_EQ(c->max_prelogin_per_address, 64u);
+  // Unset, the first-PDU deadline follows a shorter login timeout.
+  c = ParseConfig(R"({"login_timeout_s": 1, )" + target);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->first_pdu_timeout_s, 1u);
 }
 
 TEST(Config, Portals) {

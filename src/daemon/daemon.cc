@@ -213,7 +213,10 @@ int RunDaemon(const DaemonOptions& o) {
                       .nop_interval = std::chrono::seconds(r.config.nop_interval_s),
                       .nop_timeout = std::chrono::seconds(r.config.nop_timeout_s),
                       .login_timeout = std::chrono::seconds(r.config.login_timeout_s),
-                      .max_connections = r.config.max_connections});
+                      .first_pdu_timeout = std::chrono::seconds(r.config.first_pdu_timeout_s),
+                      .max_connections = r.config.max_connections,
+                      .max_prelogin_connections = r.config.max_prelogin_connections,
+                      .max_prelogin_per_address = r.config.max_prelogin_per_address});
   if (Status st = ListenAndAddTargets(r, &server); !st.ok()) return Fail(1, st.message());
   std::string admin_path = o.admin_socket;
   if (admin_path.empty()) admin_path = r.config.admin_socket;

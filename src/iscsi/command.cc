@@ -3,6 +3,9 @@
 // REPORT LUNS, and task management.
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <utility>
 
 #include "base/endian.h"
 #include "base/log.h"
@@ -14,6 +17,32 @@
 
 namespace ferry::iscsi {
 
+namespace {
+
+// Leaves the bytes of resize() uninitialised: write data is sized from the CDB when the
+// command arrives and filled as it comes, so that memory is touched (and counted in RSS)
+// only as data arrives, not for what a command merely claims.
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <typename U>
+  UninitAllocator(const UninitAllocator<U>&) {}  // NOLINT(google-explicit-constructor)
+  template <typename U>
+  void construct(U* p) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+}  // namespace
+
 struct Connection::Command {
   ScsiCommandPdu pdu;
   scsi::LogicalUnit* lu = nullptr;
@@ -21,8 +50,9 @@ struct Connection::Command {
   bool lun_ok = false;
   scsi::Task task;
   // Write data the command uses: at most expected_data_length bytes, sized from the CDB
-  // (data the initiator sends beyond it is received and dropped).
-  std::vector<uint8_t> out;
+  // (data the initiator sends beyond it is received and dropped). Executed only once all
+  // of it has arrived, in order: no uninitialised byte is ever used.
+  std::vector<uint8_t, UninitAllocator<uint8_t>> out;
   uint32_t received = 0;  // data received so far: always [0, received) (in order)
   uint32_t next_r2t_offset = 0;
   uint32_t r2ts_outstanding = 0;
@@ -73,6 +103,9 @@ uint32_t UsableBytes(scsi::LogicalUnit* lu, const uint8_t* cdb, uint32_t edtl, b
 void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
   server_->stats().commands++;
+  if (p.immediate && commands_.size() >= kCmdWindow + kImmediateExtra) {
+    return Reject(RejectReason::kImmediateCommandReject, "too many commands held");
+  }
   if (p.ahs_bytes != 0) return Reject(RejectReason::kCommandNotSupported, "AHS (long CDB)");
   if (commands_.contains(p.itt)) {  // RFC 7143 11.2.1.8: one task per ITT
     return Reject(RejectReason::kInvalidPduField, "ITT of a task in progress");
@@ -242,7 +275,15 @@ void Connection::Execute(std::shared_ptr<Command> c) {
       server_->AbortTasks(c->lu, std::move(c->task.abort_tasks_of), this);
     }
     if (c->aborted_by_other) EndAborted(c->task);
-    if (!c->aborted) Complete(*c);
+    if (!c->aborted) return Complete(*c);
+    // An aborted task is not answered; if the CmdSN window was closed, a NOP-In (ITT and TTT
+    // reserved: no reply asked, RFC 7143 11.19) tells the initiator that it opened again.
+    if (static_cast<uint32_t>(max_cmdsn_ + 1) == expcmdsn_) {
+      OutPdu out;
+      Encode(NopInPdu{.lun = 0, .itt = kReservedTag, .ttt = kReservedTag, .seq = NextSeq(false)},
+             &out.bhs);
+      Send(std::move(out));
+    }
   });
 }
 

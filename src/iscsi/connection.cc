@@ -15,9 +15,10 @@ namespace ferry::iscsi {
 constexpr uint32_t kLoginMaxRecvDataSegment = 8192;
 
 Connection::Connection(Server* server, io::Reactor* reactor, int fd, std::string peer,
-                       std::string local)
+                       std::string local, uint64_t id)
     : server_(server),
       reactor_(reactor),
+      id_(id),
       peer_(std::move(peer)),
       local_(std::move(local)),
       stream_(reactor, fd),
@@ -145,15 +146,24 @@ void Connection::OnNopTimer() {
 
 void Connection::Start() {
   FERRY_LOG_DEBUG("iscsi: connection from {}", peer_);
-  const auto limit = server_->options().login_timeout;
-  login_timer_ = reactor_->RunAfter(limit, [this, limit] {
+  accepted_ = io::Reactor::Clock::now();
+  const ServerOptions& o = server_->options();
+  ArmLoginTimer(std::min(o.first_pdu_timeout, o.login_timeout), PreloginDrop::kNoLoginPdu);
+  rbuf_.resize(kLoginReadAhead);
+  Receive();
+}
+
+// Both login deadlines end here; they are counted and logged by the server (at a bounded
+// rate: a flood of idle connections must not flood the log too).
+void Connection::ArmLoginTimer(std::chrono::nanoseconds delay, PreloginDrop why) {
+  if (login_timer_ != 0) reactor_->CancelTimer(login_timer_);
+  login_timer_ = reactor_->RunAfter(delay, [this, why] {
     login_timer_ = 0;
     if (full_feature_ || closed_) return;
-    FERRY_LOG_INFO("iscsi: {}: no login within {} ms: closing", peer_, limit.count());
-    Close("login timeout");
+    server_->stats().prelogin_timeouts++;
+    server_->NoteDrop(why);
+    Close(why == PreloginDrop::kNoLoginPdu ? "no Login PDU in time" : "login timeout");
   });
-  rbuf_.resize(kReadAhead);
-  Receive();
 }
 
 void Connection::Close(std::string_view why) {
@@ -182,6 +192,7 @@ void Connection::Receive() {
     if (closed_) return MaybeReap();
     if (draining_) return;  // closing once the queued PDUs are sent
     const size_t avail = rend_ - rstart_;
+    const size_t read_ahead = full_feature_ ? kReadAhead : kLoginReadAhead;
     size_t need = kBhsBytes;
     if (avail >= kBhsBytes) {
       std::memcpy(bhs_.data(), rbuf_.data() + rstart_, kBhsBytes);
@@ -192,8 +203,8 @@ void Connection::Receive() {
         // RFC 7143 7.4: a data segment above MaxRecvDataSegmentLength is a protocol error.
         return RejectAndClose(RejectReason::kProtocolError,
                               "data segment of " + std::to_string(c.data_bytes) +
-                                  " bytes, above MaxRecvDataSegmentLength " +
-                                  std::to_string(limit));
+                                  " bytes, above MaxRecvDataSegmentLength " + std::to_string(limit),
+                              full_feature_ || server_->MayLogDrop(PreloginDrop::kBadPdu));
       }
       const bool hd = full_feature_ && params_.header_digest;
       const bool dd = full_feature_ && params_.data_digest && c.data_bytes > 0;
@@ -212,12 +223,16 @@ void Connection::Receive() {
     }
     // Room for the whole PDU after what is buffered: move the partial PDU to the front,
     // grow the buffer for a large one.
-    if (rstart_ > 0 && rbuf_.size() - rstart_ < std::max(need, kReadAhead)) {
+    if (rstart_ > 0 && rbuf_.size() - rstart_ < std::max(need, read_ahead)) {
       std::memmove(rbuf_.data(), rbuf_.data() + rstart_, avail);
       rstart_ = 0;
       rend_ = avail;
     }
-    if (rbuf_.size() < need) rbuf_.resize(need);
+    if (rbuf_.size() < std::max(need, read_ahead)) rbuf_.resize(std::max(need, read_ahead));
+    if (queued_bytes_ > kMaxQueuedBytes) {  // resumed by PumpWrites
+      read_paused_ = true;
+      return;
+    }
     stream_.ReadSome(std::span(rbuf_.data() + rend_, rbuf_.size() - rend_), [this](int32_t res) {
       if (res <= 0) return Close(res == 0 ? "peer closed" : "read error");
       last_rx_ = io::Reactor::Clock::now();
@@ -252,7 +267,16 @@ void Connection::OnPdu() {
 void Connection::Dispatch() {
   Decoded d = DecodeInitiatorBhs(bhs_);
   if (!full_feature_) {
-    if (auto* login = std::get_if<LoginRequestPdu>(&d.pdu); login && d.ok) return OnLogin(*login);
+    if (auto* login = std::get_if<LoginRequestPdu>(&d.pdu); login && d.ok) {
+      if (first_login_pdu_) {  // the first deadline is met; the whole login's goes on
+        server_->LoginStarted(this);
+        const auto left =
+            server_->options().login_timeout - (io::Reactor::Clock::now() - accepted_);
+        ArmLoginTimer(std::max<std::chrono::nanoseconds>(left, std::chrono::nanoseconds(0)),
+                      PreloginDrop::kLoginTimeout);
+      }
+      return OnLogin(*login);
+    }
     // RFC 7143 6.3: any other PDU during login gets a Login reject "invalid during login"
     // and the connection closes.
     OutPdu out;
@@ -261,7 +285,8 @@ void Connection::Dispatch() {
                             .status_class = 0x02,
                             .status_detail = 0x0b},
            &out.bhs);
-    return SendAndClose(std::move(out), std::string(OpcodeName(bhs_[0])) + " during login");
+    return SendAndClose(std::move(out), std::string(OpcodeName(bhs_[0])) + " during login",
+                        server_->MayLogDrop(PreloginDrop::kBadPdu));
   }
   if (!d.ok) {
     FERRY_LOG_DEBUG("iscsi: {}: rejecting {}: {}", peer_, OpcodeName(bhs_[0]), d.why);
@@ -292,7 +317,12 @@ void Connection::Dispatch() {
 }
 
 SeqNums Connection::NextSeq(bool advance_statsn) {
-  SeqNums s{statsn_, expcmdsn_, expcmdsn_ + kCmdWindow - 1};
+  const uint32_t held = static_cast<uint32_t>(std::min<size_t>(commands_.size(), kCmdWindow));
+  const uint32_t max = expcmdsn_ + (kCmdWindow - held) - 1;
+  // RFC 7143 4.2.2.1: an initiator ignores a MaxCmdSN that moves back, so it never does
+  // (during login there are no commands and the window is whole).
+  if (!full_feature_ || static_cast<int32_t>(max - max_cmdsn_) > 0) max_cmdsn_ = max;
+  SeqNums s{statsn_, expcmdsn_, max_cmdsn_};
   if (advance_statsn) ++statsn_;
   return s;
 }
@@ -307,17 +337,19 @@ void Connection::Reject(RejectReason r, std::string_view why) {
   Send(std::move(out));
 }
 
-void Connection::RejectAndClose(RejectReason r, std::string why) {
+void Connection::RejectAndClose(RejectReason r, std::string why, bool log) {
   server_->stats().rejects++;
   OutPdu out;
   Encode(RejectPdu{.reason = r, .seq = NextSeq(true)}, &out.bhs);
   out.owned.assign(bhs_.begin(), bhs_.end());
-  SendAndClose(std::move(out), "Reject " + std::to_string(static_cast<int>(r)) + ": " + why);
+  SendAndClose(std::move(out), "Reject " + std::to_string(static_cast<int>(r)) + ": " + why, log);
 }
 
-void Connection::SendAndClose(OutPdu pdu, std::string why) {
-  FERRY_LOG_INFO("iscsi: {} ({}): closing the connection: {}", peer_,
-                 params_.initiator_name.empty() ? "?" : params_.initiator_name, why);
+void Connection::SendAndClose(OutPdu pdu, std::string why, bool log) {
+  if (log) {
+    FERRY_LOG_INFO("iscsi: {} ({}): closing the connection: {}", peer_,
+                   params_.initiator_name.empty() ? "?" : params_.initiator_name, why);
+  }
   close_why_ = std::move(why);
   draining_ = true;
   pdu.close_after = true;
@@ -329,6 +361,7 @@ void Connection::Send(OutPdu pdu) {
   if (!pdu.owned.empty()) pdu.data = pdu.owned;
   pdu.digests = full_feature_;
   StoreBe24(pdu.bhs.data() + 5, static_cast<uint32_t>(pdu.data.size()));
+  queued_bytes_ += kBhsBytes + pdu.data.size();
   outq_.push_back(std::move(pdu));
   PumpWrites();
 }
@@ -370,11 +403,16 @@ void Connection::PumpWrites() {
     bool close_after = false;
     for (size_t i = 0; i < wbatch_; ++i) {
       close_after |= outq_.front().close_after;
+      queued_bytes_ -= kBhsBytes + outq_.front().data.size();
       outq_.pop_front();
     }
     if (res < 0) return Close("write error");
     if (close_after) return Close(close_why_.empty() ? "logged out" : close_why_);
     PumpWrites();
+    if (read_paused_ && queued_bytes_ <= kMaxQueuedBytes / 2 && !closed_) {
+      read_paused_ = false;
+      Receive();
+    }
   });
 }
 
@@ -382,7 +420,7 @@ void Connection::PumpWrites() {
 // connection they arrive in order, so ExpCmdSN advances by one per command.
 bool Connection::CheckCmdSn(uint32_t cmdsn, bool immediate) {
   if (immediate) return true;
-  if (cmdsn != expcmdsn_) {
+  if (cmdsn != expcmdsn_ || static_cast<int32_t>(cmdsn - max_cmdsn_) > 0) {
     FERRY_LOG_DEBUG("iscsi: {}: CmdSN {} outside the window (ExpCmdSN {})", peer_, cmdsn,
                     expcmdsn_);
     return false;

@@ -29,7 +29,9 @@ namespace ferry::iscsi {
 class Connection {
  public:
   // Runs on `reactor`. `local`: the portal ("ip:port") the connection came in through.
-  Connection(Server* server, io::Reactor* reactor, int fd, std::string peer, std::string local);
+  // `id`: the server's number for it (admission, iscsi/admission.h).
+  Connection(Server* server, io::Reactor* reactor, int fd, std::string peer, std::string local,
+             uint64_t id = 0);
   ~Connection();
   void Start();
   void Close(std::string_view why);
@@ -44,6 +46,7 @@ class Connection {
   void Shutdown();
   bool closed() const { return closed_; }
   io::Reactor* reactor() const { return reactor_; }
+  uint64_t id() const { return id_; }
   SessionInfo info() const;
   uint64_t commands_seen() const { return commands_seen_.load(std::memory_order_relaxed); }
   // The target's LUN table changed: rebuild the session's view, and tell the initiator
@@ -73,21 +76,24 @@ class Connection {
   void PumpWrites();
   void Reject(RejectReason r, std::string_view why);
   // Queues `pdu`, stops reading and closes once everything queued is on the wire: how a
-  // protocol error ends a connection at ErrorRecoveryLevel 0, with its reason logged.
-  void SendAndClose(OutPdu pdu, std::string why);
-  void RejectAndClose(RejectReason r, std::string why);
+  // protocol error ends a connection at ErrorRecoveryLevel 0, with its reason logged (unless
+  // `log` is false: before login, Server::MayLogDrop bounds those lines).
+  void SendAndClose(OutPdu pdu, std::string why, bool log = true);
+  void RejectAndClose(RejectReason r, std::string why, bool log = true);
   SeqNums NextSeq(bool advance_statsn);
   void MaybeReap();
 
   // Login (login.cc).
   void OnLogin(const LoginRequestPdu& p);
   void LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
-                 std::string_view why);
+                 std::string_view why, bool log = true);
   bool TakeLoginText(const LoginRequestPdu& p, std::vector<KeyValue>* keys);
   bool IdentifyParties(const LoginRequestPdu& p, const std::vector<KeyValue>& keys);
   bool Authenticate(const LoginRequestPdu& p, const std::vector<KeyValue>& keys,
                     std::vector<KeyValue>* reply);
   void EnterFullFeaturePhase();
+  // Closes the connection if it is not logged in `delay` from now (a drop of kind `why`).
+  void ArmLoginTimer(std::chrono::nanoseconds delay, PreloginDrop why);
 
   // NOP-In pings of an idle connection (RFC 7143 11.19): an initiator that does not answer
   // within the timeout is gone, and the connection closes.
@@ -113,6 +119,7 @@ class Connection {
 
   Server* server_;
   io::Reactor* reactor_;
+  uint64_t id_;
   std::string peer_;
   std::string local_;
   io::TcpStream stream_;
@@ -122,8 +129,11 @@ class Connection {
   std::string close_why_;
 
   // Receive buffer: [rstart_, rend_) is received and not yet taken as PDUs. It grows to
-  // the largest PDU the session allows (MaxRecvDataSegmentLength and digests).
+  // the largest PDU the session allows (MaxRecvDataSegmentLength and digests). Before the
+  // full feature phase it starts small (a login PDU is a few hundred bytes; the largest
+  // accepted is 48 + 1020 + 8192 bytes), so that pre-login connections cost little.
   static constexpr size_t kReadAhead = 64 * 1024;
+  static constexpr size_t kLoginReadAhead = 4096;
   std::vector<uint8_t> rbuf_;
   size_t rstart_ = 0;
   size_t rend_ = 0;
@@ -145,6 +155,11 @@ class Connection {
   std::array<iovec, kMaxWriteBatch * 5> wiov_{};
   size_t wbatch_ = 0;  // PDUs in the write in flight
   bool writing_ = false;
+  // An initiator that sends requests and does not read the answers: above kMaxQueuedBytes
+  // queued, reading stops until half of it is on the wire.
+  static constexpr size_t kMaxQueuedBytes = 64u << 20;
+  size_t queued_bytes_ = 0;
+  bool read_paused_ = false;
 
   // Login and session state.
   bool full_feature_ = false;
@@ -170,7 +185,13 @@ class Connection {
   uint64_t nexus_ = 0;
   uint32_t statsn_ = 1;
   uint32_t expcmdsn_ = 0;
+  // The CmdSN window (RFC 7143 4.2.2.1): commands held (in commands_: waiting for data or
+  // executing) close it, so at most kCmdWindow non-immediate commands are held, and
+  // kImmediateExtra immediate ones beyond them (more get Immediate Command Reject).
+  // max_cmdsn_ is the last MaxCmdSN sent; it never moves back.
   static constexpr uint32_t kCmdWindow = 64;
+  static constexpr uint32_t kImmediateExtra = 16;
+  uint32_t max_cmdsn_ = 0;
   uint32_t next_ttt_ = 1;
   int executing_ = 0;                       // commands inside a logical unit
   std::atomic<uint64_t> commands_seen_{0};  // read by Server::Sessions() on other threads
@@ -179,7 +200,8 @@ class Connection {
   io::Reactor::Clock::time_point last_rx_{};
   io::Reactor::TimerId nop_timer_ = 0;
   io::Reactor::TimerId login_timer_ = 0;
-  uint32_t nop_ttt_ = 0;  // the outstanding ping's TTT; 0: none
+  io::Reactor::Clock::time_point accepted_{};  // when Start() ran
+  uint32_t nop_ttt_ = 0;                       // the outstanding ping's TTT; 0: none
   io::Reactor::Clock::time_point nop_sent_{};
 
   std::unordered_map<uint32_t, std::shared_ptr<Command>> commands_;  // by ITT

@@ -21,6 +21,8 @@ constexpr uint8_t kDetailNotFound = 0x03;
 constexpr uint8_t kDetailUnsupportedVersion = 0x05;
 constexpr uint8_t kDetailMissingParameter = 0x07;
 constexpr uint8_t kDetailSessionDoesNotExist = 0x0a;
+constexpr uint8_t kTargetError = 0x03;
+constexpr uint8_t kDetailOutOfResources = 0x02;
 
 // Text of one login request, across continued PDUs: far above what any initiator sends
 // (a few hundred bytes), low enough that a flood of keys costs nothing.
@@ -38,7 +40,7 @@ bool ListHas(std::string_view list, std::string_view v) {
 }  // namespace
 
 void Connection::LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
-                           std::string_view why) {
+                           std::string_view why, bool log) {
   server_->stats().login_failures++;
   OutPdu out;
   Encode(LoginResponsePdu{.csg = p.csg,
@@ -52,7 +54,8 @@ void Connection::LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8
   // RFC 7143 6.3: the target closes after a login reject.
   char code[8];
   std::snprintf(code, sizeof(code), "%02x%02x", status_class, detail);
-  SendAndClose(std::move(out), "login refused (" + std::string(code) + "): " + std::string(why));
+  SendAndClose(std::move(out), "login refused (" + std::string(code) + "): " + std::string(why),
+               log && server_->MayLogDrop(PreloginDrop::kLoginRefused));
 }
 
 // The first request names the initiator and the target: find the target, check the ACL.
@@ -217,6 +220,9 @@ void Connection::OnLogin(const LoginRequestPdu& p) {
     transit = false;  // the CHAP exchange goes on: stay in the security stage
   }
   const bool to_ffp = transit && p.nsg == 3;
+  if (to_ffp && !server_->StartSession(this)) {  // counted and logged by the server
+    return LoginFail(p, kTargetError, kDetailOutOfResources, "max_connections sessions", false);
+  }
   if (to_ffp) negotiator_.Finish(&reply);
   params_ = negotiator_.params();
   if (to_ffp) {

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "base/log.h"
 #include "iscsi/connection.h"
 
@@ -132,26 +134,7 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
   // addresses_ by index.
   const size_t index = addresses_.size();
   auto l = io::TcpListener::Listen(reactor_, ip, port, [this, index](int fd, std::string peer) {
-    if (stopping_) {
-      close(fd);
-      return;
-    }
-    if (connections() >= options_.max_connections) {
-      stats_.connections_refused++;
-      FERRY_LOG_WARN(
-          "iscsi: refusing a connection from {}: {} connections already (max_connections)", peer,
-          options_.max_connections);
-      close(fd);
-      return;
-    }
-    stats_.connections_accepted++;
-    io::Reactor* w = workers_[next_worker_.fetch_add(1) % workers_.size()];
-    auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), addresses_[index]);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      conns_[c.get()] = c;
-    }
-    PostTo(c, [](Connection& conn) { conn.Start(); });
+    OnAccept(fd, std::move(peer), index);
   });
   if (!l.ok()) return l.status();
   uint16_t bound = (*l)->port();
@@ -160,6 +143,103 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
   addresses_.push_back((v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(bound));
   FERRY_LOG_INFO("iscsi: listening on {}:{}", ip, bound);
   return bound;
+}
+
+void Server::set_options(ServerOptions o) {
+  options_ = std::move(o);
+  std::lock_guard<std::mutex> l(mu_);
+  admission_ = Admission(
+      {.max_sessions = options_.max_connections,
+       .max_prelogin = std::max<size_t>(1, options_.max_prelogin_connections),
+       .max_prelogin_per_address = std::max<size_t>(1, options_.max_prelogin_per_address)});
+}
+
+// Every connection is taken; the admission policy names the pre-login connections that
+// make room for it (the oldest), which close on their reactors.
+void Server::OnAccept(int fd, std::string peer, size_t listener) {
+  if (stopping_) {
+    close(fd);
+    return;
+  }
+  stats_.connections_accepted++;
+  io::Reactor* w = workers_[next_worker_.fetch_add(1) % workers_.size()];
+  const uint64_t id = next_conn_id_++;
+  const std::string address(PeerAddressOf(peer));
+  auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), addresses_[listener], id);
+  std::vector<std::shared_ptr<Connection>> victims;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (uint64_t v : admission_.Accept(id, address)) {
+      auto it = by_id_.find(v);
+      if (it != by_id_.end()) victims.push_back(conns_.at(it->second));
+    }
+    conns_[c.get()] = c;
+    by_id_[id] = c.get();
+  }
+  for (const auto& v : victims) {
+    stats_.prelogin_evicted++;
+    NoteDrop(PreloginDrop::kEvicted);
+    PostTo(v, [](Connection& conn) { conn.Close("pre-login budget full: the oldest goes"); });
+  }
+  PostTo(c, [](Connection& conn) { conn.Start(); });
+}
+
+void Server::LoginStarted(const Connection* c) {
+  std::lock_guard<std::mutex> l(mu_);
+  admission_.LoginStarted(c->id());
+}
+
+bool Server::StartSession(const Connection* c) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (admission_.StartSession(c->id())) return true;
+  }
+  stats_.connections_refused++;
+  NoteDrop(PreloginDrop::kSessionsFull);
+  return false;
+}
+
+void Server::NoteDrop(PreloginDrop why) {
+  DropLog::Counts due;
+  {
+    std::lock_guard<std::mutex> l(drops_mu_);
+    due = drops_.Add(DropLog::Clock::now(), why);
+  }
+  if (due.total() > 0) LogDrops(due);
+}
+
+bool Server::MayLogDrop(PreloginDrop why) {
+  {
+    std::lock_guard<std::mutex> l(drops_mu_);
+    if (drops_.MayLogDetail(DropLog::Clock::now())) return true;
+  }
+  NoteDrop(why);
+  return false;
+}
+
+void Server::LogDrops(const DropLog::Counts& c) const {
+  const ServerOptions& o = options_;
+  std::string parts;
+  auto part = [&](PreloginDrop why, std::string text) {
+    if (c[why] == 0) return;
+    if (!parts.empty()) parts += "; ";
+    parts += std::to_string(c[why]) + " " + text;
+  };
+  part(PreloginDrop::kEvicted, "evicted: pre-login budget " +
+                                   std::to_string(o.max_prelogin_per_address) + " per address, " +
+                                   std::to_string(o.max_prelogin_connections) + " in all");
+  part(PreloginDrop::kNoLoginPdu,
+       "without a Login PDU within " + std::to_string(o.first_pdu_timeout.count()) + " ms");
+  part(PreloginDrop::kLoginTimeout,
+       "not logged in within " + std::to_string(o.login_timeout.count()) + " ms");
+  part(PreloginDrop::kSessionsFull,
+       "refused: max_connections " + std::to_string(o.max_connections) + " sessions");
+  part(PreloginDrop::kLoginRefused, "refused logins");
+  part(PreloginDrop::kBadPdu, "protocol errors before login");
+  FERRY_LOG_WARN(
+      "iscsi: dropped {} connections that had not logged in ({}); at most one such line per "
+      "10 s",
+      c.total(), parts);
 }
 
 void Server::PostTo(const std::shared_ptr<Connection>& c, void (*fn)(Connection&)) {
@@ -171,6 +251,12 @@ void Server::PostTo(const std::shared_ptr<Connection>& c, void (*fn)(Connection&
 void Server::Stop() {
   stopping_ = true;
   for (auto& l : listeners_) l->Close();
+  DropLog::Counts pending;
+  {
+    std::lock_guard<std::mutex> l(drops_mu_);
+    pending = drops_.TakePending();
+  }
+  if (pending.total() > 0) LogDrops(pending);
   std::lock_guard<std::mutex> l(mu_);
   for (auto& [raw, c] : conns_) {
     (void)raw;
@@ -268,6 +354,8 @@ void Server::Reap(Connection* c) {
     sessions_.erase(c);
     auto it = conns_.find(c);
     if (it == conns_.end()) return;
+    admission_.Closed(c->id());
+    by_id_.erase(c->id());
     last = std::move(it->second);
     conns_.erase(it);
     // `last` is released after the lock (declared before it): the connection dies here.

@@ -20,6 +20,7 @@
 #include "io/reactor.h"
 #include "io/tcp.h"
 #include "iscsi/acl.h"
+#include "iscsi/admission.h"
 #include "iscsi/chap.h"
 #include "iscsi/negotiation.h"
 #include "scsi/logical_unit.h"
@@ -124,7 +125,11 @@ uint64_t EncodeLun(uint64_t lun);
 
 struct ServerStats {
   std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_refused{0};  // above max_connections
+  std::atomic<uint64_t> connections_refused{0};  // logins refused: max_connections sessions
+  // Pre-login connections closed by the target (iscsi/admission.h): the oldest when a
+  // pre-login budget was full, and those that missed a login deadline.
+  std::atomic<uint64_t> prelogin_evicted{0};
+  std::atomic<uint64_t> prelogin_timeouts{0};
   std::atomic<uint64_t> logins{0};
   std::atomic<uint64_t> login_failures{0};
   std::atomic<uint64_t> commands{0};
@@ -142,8 +147,16 @@ struct ServerOptions {
   // A connection that has not finished logging in by then is closed (slow or stalled
   // initiators must not hold connections forever).
   std::chrono::milliseconds login_timeout{std::chrono::seconds(15)};
-  // Connections beyond this are closed as they are accepted.
+  // A connection whose first whole Login PDU has not arrived by then is closed: idle
+  // connections and slow senders (a byte at a time) hold a pre-login slot this long.
+  std::chrono::milliseconds first_pdu_timeout{std::chrono::seconds(3)};
+  // Logged-in connections (sessions); a login beyond this is refused (target error, out of
+  // resources). Connections that have not logged in are not counted here.
   size_t max_connections = 1024;
+  // Connections that have not logged in: at most this many in all and from one address;
+  // when full, the oldest is closed for the new one (iscsi/admission.h).
+  size_t max_prelogin_connections = 512;
+  size_t max_prelogin_per_address = 64;
   // At Stop(): how long sessions get to log out before their connections close.
   std::chrono::milliseconds logout_grace{std::chrono::seconds(2)};
 };
@@ -172,7 +185,8 @@ class Server {
   // "ip:port" of every listening socket (IPv6 in brackets).
   const std::vector<std::string>& listen_addresses() const { return addresses_; }
   const std::vector<std::shared_ptr<Target>>& targets() const { return targets_; }
-  void set_options(ServerOptions o) { options_ = std::move(o); }
+  // Before Listen().
+  void set_options(ServerOptions o);
   const ServerOptions& options() const { return options_; }
   std::shared_ptr<const ChapCredentials> discovery_chap() const { return options_.discovery_chap; }
   const std::vector<ChapAlgorithm>& chap_algorithms() const { return options_.chap_algorithms; }
@@ -184,6 +198,18 @@ class Server {
   // Called by a connection (on its reactor) once it has closed and is idle; it is
   // destroyed later, on that reactor.
   void Reap(Connection* c);
+  // Admission (iscsi/admission.h), from a connection on its reactor; thread-safe. Its first
+  // whole Login PDU arrived:
+  void LoginStarted(const Connection* c);
+  // It is about to enter the full feature phase: false refuses the login (max_connections
+  // sessions exist), counted and logged with NoteDrop.
+  bool StartSession(const Connection* c);
+  // The target closes a connection that has not logged in: counted, and logged at a bounded
+  // rate (one line per 10 s at most, with the counts since the last line).
+  void NoteDrop(PreloginDrop why);
+  // A refused login or a protocol error before login: true when it may be logged on a line
+  // of its own (20 per 10 s); else it is counted with NoteDrop and false.
+  bool MayLogDrop(PreloginDrop why);
   // A connection entering the full feature phase (its reactor): registers the session
   // for Sessions(), and reinstates (RFC 7143 6.3.5): a live session with the same
   // initiator, ISID and target is closed. Unregistered by Reap().
@@ -209,6 +235,8 @@ class Server {
  private:
   // Runs `fn(connection)` on the connection's reactor if it still exists then.
   void PostTo(const std::shared_ptr<Connection>& c, void (*fn)(Connection&));
+  void OnAccept(int fd, std::string peer, size_t listener);
+  void LogDrops(const DropLog::Counts& c) const;
 
   io::Reactor* reactor_;
   std::vector<std::shared_ptr<Target>> targets_;
@@ -219,6 +247,11 @@ class Server {
   mutable std::mutex mu_;
   std::unordered_map<Connection*, std::shared_ptr<Connection>> conns_;  // guarded by mu_
   std::unordered_map<Connection*, SessionInfo> sessions_;               // guarded by mu_
+  std::unordered_map<uint64_t, Connection*> by_id_;                     // guarded by mu_
+  Admission admission_;                                                 // guarded by mu_
+  uint64_t next_conn_id_ = 1;                                           // listening reactor only
+  std::mutex drops_mu_;
+  DropLog drops_{std::chrono::seconds(10)};  // guarded by drops_mu_
   std::atomic<uint16_t> next_tsih_{1};
   // Numbers every SCSI command as it arrives, on any connection: AbortTasks aborts only
   // commands numbered below the value it read (the task set as the TMF found it).

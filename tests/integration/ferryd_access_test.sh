@@ -158,8 +158,9 @@ python3 "$(dirname "$0")/lun_change.py" "$port" "$ferryctl" "$sock" ||
   fail "unit attention for a changed LUN map"
 pass "lun add/remove, errors, REPORTED LUNS DATA HAS CHANGED"
 
-echo "== connection limits: max_connections, login timeout"
-config "$work/limits.json" '"max_connections": 3, "login_timeout_s": 1,'
+echo "== connection limits: pre-login budget, first-PDU deadline, bounded log"
+config "$work/limits.json" \
+  '"max_connections": 3, "login_timeout_s": 1, "max_prelogin_connections": 3, "max_prelogin_per_address": 3,'
 "$ferryd" --config "$work/limits.json" --state-dir "$work/state2" >"$work/limits.log" 2>&1 &
 lpid=$!
 for _ in $(seq 50); do grep -q "^Stop with" "$work/limits.log" 2>/dev/null && break; sleep 0.1; done
@@ -178,14 +179,18 @@ def closed_within(s, seconds):
 idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
 time.sleep(0.3)
 extra = socket.create_connection(("127.0.0.1", port))
-assert closed_within(extra, 2), "a 4th connection was accepted with max_connections 3"
+assert closed_within(idle[0], 0.5), "a 4th pre-login connection did not evict the oldest"
+assert not closed_within(extra, 0.2), "the newest pre-login connection was closed"
 t = time.monotonic()
-assert all(closed_within(s, 5) for s in idle), "idle connections were not closed"
-print("ok: 4th connection refused; 3 idle connections closed after %.1f s" % (time.monotonic() - t))
+assert all(closed_within(s, 5) for s in idle[1:] + [extra]), "idle connections were not closed"
+print("ok: the oldest of 3 pre-login connections evicted by a 4th; the rest closed after %.1f s"
+      % (time.monotonic() - t))
 PY
 kill -TERM $lpid; wait $lpid || fail "ferryd (limits) did not stop cleanly"
-grep -q "max_connections" "$work/limits.log" || fail "no log line for the refused connection"
-[ "$(grep -c "no login within" "$work/limits.log")" = 3 ] || fail "login timeouts not logged"
+grep -q "dropped 1 connections that had not logged in (1 evicted" "$work/limits.log" ||
+  fail "no log line for the evicted connection"
+[ "$(grep -c "connections that had not logged in" "$work/limits.log")" = 2 ] ||
+  fail "dropped connections not summed up in one line (and one at stop)"
 
 echo "== clean stop: sessions asked to log out, backstores flushed"
 qemu-io -f raw -c "sleep 20000" "iscsi://$chap/iqn.2026-11.org.ferry:chap/0" >/dev/null 2>&1 &
