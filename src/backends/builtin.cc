@@ -5,6 +5,7 @@
 #include "backends/file/file_backend.h"
 #include "backends/iscsi/iscsi_backend.h"
 #include "backends/ram/ram_backend.h"
+#include "backends/rbd/rbd_backend.h"
 
 namespace ferry::backends {
 namespace {
@@ -13,6 +14,7 @@ const BackendType* const kBackends[] = {
     &RamBackendType(),
     &FileBackendType(),
     &iscsi::IscsiBackendType(),
+    &rbd::RbdBackendType(),
 };
 
 std::string KnownTypes() {

@@ -19,7 +19,7 @@ std::string Message(const Status& s) { return std::string(s.message()); }
 TEST(BuiltinTest, ListsRamAndFile) {
   std::vector<std::string> names;
   for (const BackendType* b : BuiltinBackends()) names.emplace_back(b->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"ram", "file", "iscsi"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"ram", "file", "iscsi", "rbd"}));
 }
 
 TEST(BuiltinTest, CreatesRamWithSizeSuffix) {

@@ -1,0 +1,303 @@
+#include "backends/rbd/rbd_device.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/log.h"
+
+namespace ferry::backends::rbd {
+namespace {
+
+constexpr uint64_t kMaxIoBytes = 4u << 20;
+constexpr uint64_t kMaxOneCallBytes = 1ull << 30;  // discard / write-zeroes per request
+constexpr int kPollBatch = 32;
+
+std::string ErrnoText(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// The lock holders of `image`, for the message when another client has it.
+std::string LockOwners(rbd_image_t image) {
+  rbd_lock_mode_t mode;
+  char* owners[8];
+  size_t n = 8;
+  if (rbd_lock_get_owners(image, &mode, owners, &n) < 0 || n == 0) return "another client";
+  std::string text;
+  for (size_t i = 0; i < n; ++i) text += (i == 0 ? "" : ", ") + std::string(owners[i]);
+  rbd_lock_get_owners_cleanup(owners, n);
+  return text;
+}
+
+}  // namespace
+
+// One request in flight (a record from its reactor's free list).
+struct RbdDevice::Op {
+  block::IoRequest* req = nullptr;
+  ReactorState* home = nullptr;
+  bool flush_next = false;  // a FUA write whose write is done: the flush is in flight
+};
+
+// What one reactor thread keeps for this device. Touched only on `reactor`.
+struct RbdDevice::ReactorState {
+  io::Reactor* reactor = nullptr;
+  uint32_t in_flight = 0;
+  io::UringOp poll_op;
+  io::Reactor::PollId poll_id = 0;  // 0: not armed
+  std::vector<std::unique_ptr<Op>> ops;
+  std::vector<Op*> free_ops;
+
+  Op* Get() {
+    if (free_ops.empty()) {
+      ops.push_back(std::make_unique<Op>());
+      free_ops.push_back(ops.back().get());
+    }
+    Op* op = free_ops.back();
+    free_ops.pop_back();
+    op->home = this;
+    op->flush_next = false;
+    return op;
+  }
+};
+
+Result<std::shared_ptr<RbdDevice>> RbdDevice::Open(RbdOptions o) {
+  std::shared_ptr<RbdDevice> dev(new RbdDevice());
+  dev->spec_ = o.Spec();
+  dev->name_ = o.name.empty() ? "rbd:" + dev->spec_ : o.name;
+  dev->read_only_ = o.read_only;
+  auto context = [&dev](const Status& s) { return s.WithContext("rbd:" + dev->spec_); };
+  auto cluster = RadosCluster::Connect(o);
+  if (!cluster.ok()) return context(cluster.status());
+  dev->cluster_ = *std::move(cluster);
+  auto pool = dev->cluster_->OpenPool(o.pool);
+  if (!pool.ok()) return context(pool.status());
+  dev->pool_ = std::move(*pool);
+  if (Status s = dev->OpenImage(o); !s.ok()) return context(s);
+  if (Status s = dev->SetUpNotification(); !s.ok()) return context(s);
+  if (!dev->read_only_) {
+    if (Status s = dev->TakeExclusiveLock(); !s.ok()) return context(s);
+  }
+  uint64_t size = 0;
+  if (int r = rbd_get_size(dev->image_, &size); r < 0) {
+    return Unavailable("rbd:" + dev->spec_ + ": reading the size: " + ErrnoText(r));
+  }
+  if (size < o.block_size) {
+    return FailedPrecondition("rbd:" + dev->spec_ + ": the image (" + std::to_string(size) +
+                              " bytes) is smaller than one block");
+  }
+  dev->SetGeometryAndLimits(size, o.block_size);
+  FERRY_LOG_INFO("rbd:{}: {} blocks of {} bytes, objects of {} bytes{}", dev->spec_,
+                 dev->geometry_.num_blocks.value(), o.block_size, dev->object_size_,
+                 dev->read_only_ ? ", read-only" : "");
+  return dev;
+}
+
+Status RbdDevice::OpenImage(const RbdOptions& o) {
+  const char* snap = o.snap.empty() ? nullptr : o.snap.c_str();
+  int r = read_only_ ? rbd_open_read_only(pool_.get(), o.image.c_str(), &image_, snap)
+                     : rbd_open(pool_.get(), o.image.c_str(), &image_, nullptr);
+  if (r < 0) {
+    image_ = nullptr;
+    if (r == -ENOENT) {
+      return NotFound(snap == nullptr ? "no such image in pool '" + o.pool + "'"
+                                      : "no such image, or no snapshot '" + o.snap + "' of it");
+    }
+    return Unavailable("opening the image: " + ErrnoText(r));
+  }
+  rbd_image_info_t info{};
+  if (r = rbd_stat(image_, &info, sizeof(info)); r < 0) {
+    return Unavailable("reading the image's header: " + ErrnoText(r));
+  }
+  object_size_ = info.obj_size;
+  return Status::Ok();
+}
+
+Status RbdDevice::SetUpNotification() {
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event_fd_ < 0) return Internal("eventfd: " + ErrnoText(errno));
+  if (int r = rbd_set_image_notification(image_, event_fd_, EVENT_TYPE_EVENTFD); r < 0) {
+    return Internal("rbd_set_image_notification: " + ErrnoText(r));
+  }
+  return Status::Ok();
+}
+
+// Without the exclusive-lock feature there is nothing to take (and rbd_lock_acquire would
+// fail): writers then coordinate outside Ceph, as with any shared disk.
+Status RbdDevice::TakeExclusiveLock() {
+  uint64_t features = 0;
+  if (int r = rbd_get_features(image_, &features); r < 0) {
+    return Unavailable("reading the image's features: " + ErrnoText(r));
+  }
+  if ((features & RBD_FEATURE_EXCLUSIVE_LOCK) == 0) return Status::Ok();
+  if (int r = rbd_lock_acquire(image_, RBD_LOCK_MODE_EXCLUSIVE); r < 0) {
+    return FailedPrecondition("the image's exclusive lock is held by " + LockOwners(image_) + " (" +
+                              ErrnoText(r) + "); open it read-only or stop the other client");
+  }
+  return Status::Ok();
+}
+
+void RbdDevice::SetGeometryAndLimits(uint64_t size_bytes, uint32_t block_size) {
+  geometry_.block_size = block_size;
+  geometry_.num_blocks = BlockCount(size_bytes / block_size);
+  if (size_bytes % block_size != 0) {
+    FERRY_LOG_WARN("rbd:{}: the last {} bytes are not a whole block and are not used", spec_,
+                   size_bytes % block_size);
+  }
+  block::QueueLimits& l = limits_;
+  l.max_io_bytes = kMaxIoBytes;
+  l.buffer_alignment = 1;
+  l.max_iovecs = 1024;
+  l.max_discard_bytes = kMaxOneCallBytes - kMaxOneCallBytes % block_size;
+  // rbd_cluster.cc turns rbd_skip_partial_discard off: librbd then discards the whole range
+  // (whole objects removed, parts of objects zeroed), so it reads back as zeroes. Were it
+  // on, parts smaller than the discard granularity would keep their data.
+  const bool partial = cluster_->ConfGet("rbd_skip_partial_discard") == "false";
+  l.discard_zeroes_data = partial;
+  const uint64_t granularity =
+      std::strtoull(cluster_->ConfGet("rbd_discard_granularity_bytes").c_str(), nullptr, 10);
+  if (!partial && granularity > block_size && granularity <= object_size_) {
+    l.discard_granularity_bytes = static_cast<uint32_t>(granularity);
+  }
+  l.max_write_zeroes_bytes = l.max_discard_bytes;
+}
+
+RbdDevice::~RbdDevice() {
+  worker_.reset();
+  if (image_ != nullptr) {
+    if (int r = rbd_close(image_); r < 0) {
+      FERRY_LOG_WARN("rbd:{}: closing the image: {}", spec_, ErrnoText(r));
+    }
+  }
+  if (event_fd_ >= 0) close(event_fd_);
+}
+
+RbdDevice::ReactorState& RbdDevice::CurrentState() {
+  io::Reactor* r = io::Reactor::Current();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& st = states_[r];
+  if (st == nullptr) {
+    st = std::make_unique<ReactorState>();
+    st->reactor = r;
+    st->poll_op.done = [this, s = st.get()](int32_t res) { OnEventFd(*s, res); };
+  }
+  return *st;
+}
+
+void RbdDevice::Submit(block::IoRequest& req) {
+  IoStatus status = block::ValidateRequest(*this, req);
+  const uint64_t bytes = req.blocks.bytes(geometry_.block_size);
+  if (status == IoStatus::kOk && req.op == block::IoOp::kDiscard &&
+      bytes > limits_.max_discard_bytes) {
+    status = IoStatus::kInvalid;
+  }
+  if (status == IoStatus::kOk && req.op == block::IoOp::kWriteZeroes &&
+      bytes > limits_.max_write_zeroes_bytes) {
+    status = IoStatus::kInvalid;
+  }
+  if (status == IoStatus::kOk) {
+    ReactorState& st = CurrentState();
+    Op* op = st.Get();
+    op->req = &req;
+    if (int r = Start(op); r < 0) {
+      st.free_ops.push_back(op);
+      status = IoStatusFromErrno(r);
+    } else {
+      ++st.in_flight;
+      if (st.poll_id == 0) Arm(st);
+      return;
+    }
+  }
+  io::Reactor::Current()->RunAfter(std::chrono::nanoseconds(0),
+                                   [&req, status] { req.done(status); });
+}
+
+int RbdDevice::Start(Op* op) {
+  rbd_completion_t c = nullptr;
+  // No callback: the completion is queued on the image and announced on the eventfd.
+  if (int r = rbd_aio_create_completion(op, nullptr, &c); r < 0) return r;
+  const block::IoRequest& req = *op->req;
+  const uint64_t off = req.lba.value() * geometry_.block_size;
+  const uint64_t len = req.blocks.bytes(geometry_.block_size);
+  const int iovcnt = static_cast<int>(req.iovcnt);
+  int r = 0;
+  if (op->flush_next) {
+    r = rbd_aio_flush(image_, c);
+  } else {
+    switch (req.op) {
+      case block::IoOp::kRead: r = rbd_aio_readv(image_, req.iov, iovcnt, off, c); break;
+      case block::IoOp::kWrite: r = rbd_aio_writev(image_, req.iov, iovcnt, off, c); break;
+      case block::IoOp::kFlush: r = rbd_aio_flush(image_, c); break;
+      case block::IoOp::kDiscard: r = rbd_aio_discard(image_, off, len, c); break;
+      case block::IoOp::kWriteZeroes:
+        r = rbd_aio_write_zeroes(image_, off, len, c, /*zero_flags=*/0, /*op_flags=*/0);
+        break;
+    }
+  }
+  if (r < 0) rbd_aio_release(c);
+  return r;
+}
+
+void RbdDevice::Arm(ReactorState& st) {
+  st.poll_id = st.reactor->PollFd(&st.poll_op, event_fd_, POLLIN);
+}
+
+void RbdDevice::OnEventFd(ReactorState& st, int32_t res) {
+  st.poll_id = 0;
+  if (res < 0) FERRY_LOG_WARN("rbd:{}: polling the eventfd: {}", spec_, ErrnoText(res));
+  Drain();
+  if (st.in_flight > 0 && st.poll_id == 0) Arm(st);
+}
+
+void RbdDevice::Drain() {
+  // Reset the counter first: a completion queued after this read writes it again, so no
+  // wakeup is lost; one queued before is taken below (and its write only wakes us twice).
+  uint64_t counter = 0;
+  if (read(event_fd_, &counter, sizeof(counter)) < 0 && errno != EAGAIN) {
+    FERRY_LOG_WARN("rbd:{}: reading the eventfd: {}", spec_, ErrnoText(errno));
+  }
+  io::Reactor* here = io::Reactor::Current();
+  rbd_completion_t comps[kPollBatch];
+  int n = kPollBatch;
+  while (n == kPollBatch) {
+    n = rbd_poll_io_events(image_, comps, kPollBatch);
+    for (int i = 0; i < n; ++i) {
+      Op* op = static_cast<Op*>(rbd_aio_get_arg(comps[i]));
+      const ssize_t ret = rbd_aio_get_return_value(comps[i]);
+      rbd_aio_release(comps[i]);
+      if (op->home->reactor == here) {
+        Finish(op, ret);
+      } else {
+        op->home->reactor->Post([this, op, ret] { Finish(op, ret); });
+      }
+    }
+  }
+}
+
+void RbdDevice::Finish(Op* op, ssize_t ret) {
+  if (ret >= 0 && op->req->op == block::IoOp::kWrite && (op->req->flags & block::kIoFua) != 0 &&
+      !op->flush_next) {
+    op->flush_next = true;  // FUA: the write is done, now make it durable
+    const int r = Start(op);
+    if (r >= 0) return;
+    ret = r;
+  }
+  if (ret < 0) {
+    FERRY_LOG_DEBUG("rbd:{}: {} failed: {}", spec_, block::IoOpName(op->req->op),
+                    ErrnoText(static_cast<int>(ret)));
+  }
+  Complete(op, ret < 0 ? IoStatusFromErrno(static_cast<int>(ret)) : IoStatus::kOk);
+}
+
+void RbdDevice::Complete(Op* op, IoStatus status) {
+  ReactorState& st = *op->home;
+  block::IoRequest& req = *op->req;
+  st.free_ops.push_back(op);
+  if (--st.in_flight == 0 && st.poll_id != 0) {
+    st.reactor->CancelPoll(st.poll_id);
+    st.poll_id = 0;
+  }
+  req.done(status);
+}
+
+}  // namespace ferry::backends::rbd

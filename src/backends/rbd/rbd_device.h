@@ -1,0 +1,115 @@
+// A Ceph RBD image as a Ferry block device, through librbd's C API (Ceph 16.2).
+//
+// Open() (control path; blocks up to the options' timeout) connects to the cluster
+// (rbd_cluster.h, shared with other devices of the same cluster identity), opens the image
+// (a snapshot read-only), and, when the device is writable and the image has the
+// exclusive-lock feature, takes the image's exclusive lock for the device's lifetime:
+// another client holding it makes Open fail naming the holder, instead of the two
+// gateways taking the lock from each other on every write.
+//
+// Data path. Every request is one librbd asynchronous call (rbd_aio_readv / writev /
+// flush / discard / write_zeroes; a FUA write is a write, then a flush). Its completion is
+// created without a callback: librbd only queues it on the image and writes the image's
+// eventfd (rbd_set_image_notification). Ferry's reactors wait on that eventfd with their
+// one-shot poll (Reactor::PollFd) and take finished completions with rbd_poll_io_events,
+// so no Ferry code runs on librbd's threads.
+//
+// One image handle and one eventfd per device, shared by the reactors that submit to it:
+// librbd keeps one notification fd per image handle, and one handle per reactor would make
+// the handles of one gateway fight over the image's exclusive lock. A reactor keeps its
+// poll armed while it has requests in flight; whichever reactor wakes takes every finished
+// completion and hands each to the reactor that submitted it (Reactor::Post), which
+// completes the request. Each reactor's state (poll, counters, a free list of request
+// records, so the data path does not allocate once warm) lives as long as the device.
+//
+// Limits. Reads and writes up to 4 MiB (an RBD object) and 1024 iovecs; discard and
+// write-zeroes up to 1 GiB per request. rbd_cluster.cc turns rbd_skip_partial_discard off,
+// so a discard covers every byte asked for and reads back as zeroes (discard_zeroes_data).
+//
+// Provisioning. QueryProvisioning (SCSI GET LBA STATUS) asks rbd_diff_iterate2 on a worker
+// thread of the device (it has no asynchronous form and may go to the network) and posts the
+// runs back; the synchronous Provisioning() keeps the default, everything mapped.
+//
+// Lifetime. Destroy the device with no request in flight (block_device.h); then no poll is
+// armed, and the destructor joins the worker and closes the image (flushing librbd's cache)
+// on the calling thread.
+#pragma once
+
+#include <rbd/librbd.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/rbd/rbd_cluster.h"
+#include "backends/rbd/rbd_params.h"
+#include "backends/rbd/rbd_worker.h"
+#include "base/status.h"
+#include "ferry/block_device.h"
+#include "io/reactor.h"
+
+namespace ferry::backends::rbd {
+
+class RbdDevice : public block::BlockDevice {
+ public:
+  // Errors name POOL/IMAGE and the cause: kUnavailable (cluster unreachable), kNotFound
+  // (no such pool, image or snapshot), kFailedPrecondition (the exclusive lock is held by
+  // another client; the image is too small for one block), kPermissionDenied.
+  static Result<std::shared_ptr<RbdDevice>> Open(RbdOptions options);
+  ~RbdDevice() override;
+  RbdDevice(const RbdDevice&) = delete;
+  RbdDevice& operator=(const RbdDevice&) = delete;
+
+  std::string_view name() const override { return name_; }
+  std::string_view type() const override { return "rbd"; }
+  const block::Geometry& geometry() const override { return geometry_; }
+  const block::QueueLimits& limits() const override { return limits_; }
+  bool read_only() const override { return read_only_; }
+  void Submit(block::IoRequest& req) override;
+  // From rbd_diff_iterate2 on the device's worker thread (rbd_provisioning.cc).
+  void QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extents,
+                         block::ProvisioningDone done) override;
+
+  const std::string& spec() const { return spec_; }  // POOL/IMAGE[@SNAP]
+  uint64_t object_size_bytes() const { return object_size_; }
+
+ private:
+  struct Op;
+  struct ReactorState;
+
+  RbdDevice() = default;
+  Status OpenImage(const RbdOptions& o);
+  Status SetUpNotification();
+  Status TakeExclusiveLock();
+  void SetGeometryAndLimits(uint64_t size_bytes, uint32_t block_size);
+
+  ReactorState& CurrentState();
+  // Starts `op`'s next librbd call; a negative errno when librbd refused it.
+  int Start(Op* op);
+  void Arm(ReactorState& st);
+  // `st`'s poll fired (res: the poll mask or -errno).
+  void OnEventFd(ReactorState& st, int32_t res);
+  // On any reactor: takes every finished completion off the image and routes it.
+  void Drain();
+  // On the op's reactor: the librbd call finished with `ret` (>= 0 or -errno).
+  void Finish(Op* op, ssize_t ret);
+  void Complete(Op* op, IoStatus status);
+
+  std::string name_;
+  std::string spec_;
+  bool read_only_ = false;
+  uint64_t object_size_ = 0;
+  block::Geometry geometry_;
+  block::QueueLimits limits_;
+  std::shared_ptr<RadosCluster> cluster_;
+  PoolContext pool_;
+  rbd_image_t image_ = nullptr;
+  int event_fd_ = -1;
+  std::mutex mu_;
+  std::unordered_map<io::Reactor*, std::unique_ptr<ReactorState>> states_;  // guarded by mu_
+  std::unique_ptr<BlockingWorker> worker_;  // provisioning queries; created under mu_, joined first
+};
+
+}  // namespace ferry::backends::rbd
