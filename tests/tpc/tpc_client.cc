@@ -266,6 +266,10 @@ int Session::AbortTask(AsyncCommand* cmd) {
   TmfState s;
   const int rc = iscsi_task_mgmt_abort_task_async(iscsi_, cmd->task, OnTmf, &s);
   const int response = WaitTmf(rc, &s.done, &s.response);
+  // libiscsi 1.19 keeps the aborted command waiting for an answer the target never sends
+  // (SAM-5: an aborted task gets none): cancel it here, so that its task is not on
+  // libiscsi's lists when the caller frees it (a later LUN RESET would write into it).
+  if (response == ISCSI_TMR_FUNC_COMPLETE && !cmd->done) iscsi_scsi_cancel_task(iscsi_, cmd->task);
   return s.status == SCSI_STATUS_GOOD ? response : -1;
 }
 
