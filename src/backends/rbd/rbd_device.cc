@@ -87,6 +87,7 @@ Result<std::shared_ptr<RbdDevice>> RbdDevice::Open(RbdOptions o) {
                               " bytes) is smaller than one block");
   }
   dev->SetGeometryAndLimits(size, o.block_size);
+  if (o.snap.empty()) dev->WatchSize();
   FERRY_LOG_INFO("rbd:{}: {} blocks of {} bytes, objects of {} bytes{}", dev->spec_,
                  dev->geometry_.num_blocks.value(), o.block_size, dev->object_size_,
                  dev->read_only_ ? ", read-only" : "");
@@ -162,7 +163,50 @@ void RbdDevice::SetGeometryAndLimits(uint64_t size_bytes, uint32_t block_size) {
   l.max_write_zeroes_bytes = l.max_discard_bytes;
 }
 
+// A failed watch is not fatal: the device serves, but does not notice a resize until it is
+// opened again.
+void RbdDevice::WatchSize() {
+  if (int r = rbd_update_watch(image_, &watch_handle_, &RbdDevice::OnImageUpdated, this); r < 0) {
+    FERRY_LOG_WARN("rbd:{}: rbd_update_watch: {}; a resize of the image is not noticed", spec_,
+                   ErrnoText(r));
+    return;
+  }
+  watching_ = true;
+}
+
+void RbdDevice::OnImageUpdated(void* arg) { static_cast<RbdDevice*>(arg)->ReadSize(); }
+
+// Runs on a librbd thread: reads the size and stores it, nothing else (the SCSI layer
+// compares num_blocks at its next command). Any header change calls it (snapshots, features,
+// locks), so an unchanged size is the usual case and says nothing.
+void RbdDevice::ReadSize() {
+  uint64_t size = 0;
+  if (int r = rbd_get_size(image_, &size); r < 0) {
+    FERRY_LOG_WARN("rbd:{}: reading the size after an update: {}", spec_, ErrnoText(r));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(size_mu_);
+  const uint64_t blocks = size / geometry_.block_size;
+  if (blocks == geometry_.num_blocks.value()) return;
+  if (blocks == 0) {
+    FERRY_LOG_WARN(
+        "rbd:{}: the image shrank to {} bytes, less than one block; the device keeps "
+        "{} blocks (requests fail in librbd)",
+        spec_, size, geometry_.num_blocks.value());
+    return;
+  }
+  FERRY_LOG_WARN("rbd:{}: resized from {} to {} blocks of {} bytes", spec_,
+                 geometry_.num_blocks.value(), blocks, geometry_.block_size);
+  geometry_.num_blocks = BlockCount(blocks);
+}
+
 RbdDevice::~RbdDevice() {
+  if (watching_) {
+    // Waits for a callback in progress, so none runs on a destroyed device.
+    if (int r = rbd_update_unwatch(image_, watch_handle_); r < 0) {
+      FERRY_LOG_WARN("rbd:{}: rbd_update_unwatch: {}", spec_, ErrnoText(r));
+    }
+  }
   worker_.reset();
   if (image_ != nullptr) {
     if (int r = rbd_close(image_); r < 0) {

@@ -26,13 +26,20 @@
 // write-zeroes up to 1 GiB per request. rbd_cluster.cc turns rbd_skip_partial_discard off,
 // so a discard covers every byte asked for and reads back as zeroes (discard_zeroes_data).
 //
+// Resize. Open registers an update watch on the image (rbd_update_watch; not for a
+// snapshot, whose size is fixed). librbd calls it on one of its threads when the image's
+// header changes (a resize by any client, the lock owner carrying it out); the callback only
+// reads the size (rbd_get_size) and stores the new num_blocks under size_mu_ (geometry()
+// readers see the old or the new value, block_device.h). A LogicalUnit over the device
+// notices at the next command (CAPACITY DATA HAS CHANGED). The block size never changes.
+//
 // Provisioning. QueryProvisioning (SCSI GET LBA STATUS) asks rbd_diff_iterate2 on a worker
 // thread of the device (it has no asynchronous form and may go to the network) and posts the
 // runs back; the synchronous Provisioning() keeps the default, everything mapped.
 //
 // Lifetime. Destroy the device with no request in flight (block_device.h); then no poll is
-// armed, and the destructor joins the worker and closes the image (flushing librbd's cache)
-// on the calling thread.
+// armed, and the destructor removes the update watch (waiting for a callback in progress),
+// joins the worker and closes the image (flushing librbd's cache) on the calling thread.
 #pragma once
 
 #include <rbd/librbd.h>
@@ -84,6 +91,10 @@ class RbdDevice : public block::BlockDevice {
   Status SetUpNotification();
   Status TakeExclusiveLock();
   void SetGeometryAndLimits(uint64_t size_bytes, uint32_t block_size);
+  void WatchSize();
+  // On a librbd thread: the image's header changed; takes its size if that changed.
+  static void OnImageUpdated(void* arg);
+  void ReadSize();
 
   ReactorState& CurrentState();
   // Starts `op`'s next librbd call; a negative errno when librbd refused it.
@@ -101,12 +112,15 @@ class RbdDevice : public block::BlockDevice {
   std::string spec_;
   bool read_only_ = false;
   uint64_t object_size_ = 0;
-  block::Geometry geometry_;
+  std::mutex size_mu_;
+  block::Geometry geometry_;  // num_blocks written under size_mu_ (ReadSize)
   block::QueueLimits limits_;
   std::shared_ptr<RadosCluster> cluster_;
   PoolContext pool_;
   rbd_image_t image_ = nullptr;
   int event_fd_ = -1;
+  uint64_t watch_handle_ = 0;
+  bool watching_ = false;  // an update watch is registered (watch_handle_)
   std::mutex mu_;
   std::unordered_map<io::Reactor*, std::unique_ptr<ReactorState>> states_;  // guarded by mu_
   std::unique_ptr<BlockingWorker> worker_;  // provisioning queries; created under mu_, joined first

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "backends/builtin.h"
 #include "backends/rbd/testing/rbd_test_images.h"
 #include "io/reactor.h"
@@ -129,6 +131,45 @@ class SyncIo {
   block::BlockDevice* dev_;
   std::unique_ptr<io::Reactor> reactor_;
 };
+
+// Waits (bounded, 15 s) until `dev` shows `blocks` blocks. The update watch's callback runs
+// on a librbd thread some time after the resize returned and wakes no reactor, so the test
+// looks again at every tick of a 10 ms timer of `reactor`.
+bool WaitForBlocks(io::Reactor* reactor, const block::BlockDevice& dev, uint64_t blocks) {
+  for (int tick = 0; tick < 1500; ++tick) {
+    if (dev.geometry().num_blocks.value() == blocks) return true;
+    bool fired = false;
+    reactor->RunAfter(std::chrono::milliseconds(10), [&fired] { fired = true; });
+    reactor->RunUntil([&fired] { return fired; });
+  }
+  return dev.geometry().num_blocks.value() == blocks;
+}
+
+// Another client resizes the image while the device holds its exclusive lock: the device
+// takes the new size (grow, then shrink), serves the new blocks, and refuses the lost ones.
+TEST_F(RbdDeviceTest, ResizeByAnotherClientIsNoticed) {
+  const std::string image = TestImages::Create(8 << 20);
+  auto dev = RbdDevice::Open(TestOptions(image));
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  block::BlockDevice& d = **dev;
+  ASSERT_EQ(d.geometry().num_blocks.value(), (8u << 20) / 512);
+  SyncIo io(&d);
+
+  ASSERT_EQ(TestImages::Resize(image, 12 << 20), 0);
+  ASSERT_TRUE(WaitForBlocks(io.reactor(), d, (12u << 20) / 512)) << d.geometry().num_blocks.value();
+  EXPECT_EQ(d.geometry().block_size, 512u);
+  std::vector<uint8_t> data(64 << 10, 0x5a), back(data.size());
+  const uint64_t beyond_old = (12u << 20) - data.size();
+  ASSERT_EQ(io.Run(block::IoOp::kWrite, beyond_old, &data), IoStatus::kOk);
+  ASSERT_EQ(io.Run(block::IoOp::kRead, beyond_old, &back), IoStatus::kOk);
+  EXPECT_TRUE(back == data);
+
+  ASSERT_EQ(TestImages::Resize(image, 6 << 20), 0);
+  ASSERT_TRUE(WaitForBlocks(io.reactor(), d, (6u << 20) / 512)) << d.geometry().num_blocks.value();
+  EXPECT_EQ(io.Run(block::IoOp::kRead, (6u << 20) - 512, &data), IoStatus::kInvalid);
+  std::vector<uint8_t> last(512);
+  EXPECT_EQ(io.Run(block::IoOp::kRead, (6u << 20) - 512, &last), IoStatus::kOk);
+}
 
 // rbd_skip_partial_discard is off (rbd_cluster.cc): discards smaller than the discard
 // granularity and not aligned to it still read back as zeroes, so the LU can be thin.

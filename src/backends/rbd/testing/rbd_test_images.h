@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -67,6 +68,18 @@ class TestImages {
     const int r = rbd_snap_create(img, snap.c_str());
     rbd_close(img);
     return r == 0;
+  }
+
+  // Resizes `image` through a handle of its own (as another client would). When a device
+  // holds the image's exclusive lock, librbd asks the holder to carry the resize out.
+  static int Resize(const std::string& image, uint64_t size_bytes) {
+    auto pool = Pool();
+    rbd_image_t img = nullptr;
+    if (pool == nullptr) return -EIO;
+    if (int r = rbd_open(pool->get(), image.c_str(), &img, nullptr); r < 0) return r;
+    const int r = rbd_resize(img, size_bytes);
+    rbd_close(img);
+    return r;
   }
 
   static void Cleanup() {
