@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean run
+.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean run install
 
 all: build
 
@@ -46,6 +46,13 @@ STATE_DIR ?= $(BUILD)/ferry-state
 run: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferryctl
 	$(BUILD)/src/daemon/ferryd --state-dir $(STATE_DIR)
+
+# make install = the library (libferry.so.1, <ferry/ferry.h>, ferry.pc) under PREFIX
+# (default /usr/local; DESTDIR is honoured). ferryd and ferryctl are not installed yet.
+PREFIX ?= /usr/local
+install: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target ferry
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: build
 	scripts/install-deps --bench
