@@ -4,19 +4,20 @@ namespace ferry::iscsi {
 
 std::vector<uint64_t> Admission::Accept(uint64_t id, std::string_view address) {
   std::vector<uint64_t> victims;
-  auto make_room = [&](const Pool& pool, size_t limit) {
-    while (pool.size() >= limit && pool.size() > 0) {
-      const uint64_t v = pool.Victim();
-      Drop(v);
-      victims.push_back(v);
-    }
+  auto evict = [&](uint64_t v) {
+    Drop(v);
+    victims.push_back(v);
   };
   // The address's budget first: a flood from one address replaces itself and leaves the
-  // other addresses' connections alone.
-  if (auto it = by_address_.find(std::string(address)); it != by_address_.end()) {
-    make_room(it->second, limits_.max_prelogin_per_address);
+  // other addresses' connections alone. Drop() forgets an address whose last pre-login
+  // connection goes, so the pool is looked up again each time.
+  const std::string addr(address);
+  for (auto it = by_address_.find(addr);
+       it != by_address_.end() && it->second.size() >= limits_.max_prelogin_per_address;
+       it = by_address_.find(addr)) {
+    evict(it->second.Victim());
   }
-  make_room(all_, limits_.max_prelogin);
+  while (all_.size() > 0 && all_.size() >= limits_.max_prelogin) evict(all_.Victim());
   Entry e{std::string(address), Stage::kAwaitingLogin};
   PoolOf(e).awaiting.insert(id);
   all_.awaiting.insert(id);
