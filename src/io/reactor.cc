@@ -245,6 +245,13 @@ void Reactor::Run() {
   while (!stop_.load(std::memory_order_relaxed)) RunOnce(true);
 }
 
+void Reactor::RunAndDrain() {
+  Run();
+  while (uring_in_flight() > 0) RunOnce(true);
+  while (RunOnce(false) > 0) {
+  }
+}
+
 void Reactor::Stop() {
   stop_.store(true);
   Post([] {});  // wake the loop so it sees the flag
@@ -264,11 +271,7 @@ ReactorThread::ReactorThread(Reactor::Options options) {
     }
     Reactor* reactor = r->get();
     ready.set_value(std::move(r).value());
-    reactor->Run();
-    // Let in-flight io_uring work and posted tasks finish before the ring goes away.
-    while (reactor->uring_in_flight() > 0) reactor->RunOnce(true);
-    while (reactor->RunOnce(false) > 0) {
-    }
+    reactor->RunAndDrain();
   });
   owned_ = fut.get();
   reactor_ = owned_.get();
@@ -280,12 +283,12 @@ ReactorThread::~ReactorThread() {
   owned_.reset();  // the thread is gone: nothing else touches the reactor now
 }
 
-void ReactorThread::RunSync(InlineFunction<void(), 64> fn) {
+void RunSyncOn(Reactor* reactor, InlineFunction<void(), 64> fn) {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
   auto* fnp = &fn;
-  reactor_->Post([fnp, &mu, &cv, &done] {
+  reactor->Post([fnp, &mu, &cv, &done] {
     (*fnp)();
     std::lock_guard<std::mutex> lock(mu);
     done = true;
@@ -294,6 +297,8 @@ void ReactorThread::RunSync(InlineFunction<void(), 64> fn) {
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return done; });
 }
+
+void ReactorThread::RunSync(InlineFunction<void(), 64> fn) { RunSyncOn(reactor_, std::move(fn)); }
 
 ReactorGroup::ReactorGroup(size_t count, bool pin) {
   unsigned cpus = std::max(1u, std::thread::hardware_concurrency());

@@ -97,6 +97,9 @@ class Reactor {
 
   // Runs until Stop(). Owner thread only.
   void Run();
+  // Run(), then lets in-flight io_uring work and posted tasks finish: the body of a thread
+  // that owns the reactor, before the ring goes away.
+  void RunAndDrain();
   // Thread-safe. Makes Run() return after the current iteration.
   void Stop();
   // One loop iteration: runs due timers, posted tasks and completions. With `block`, waits
@@ -145,6 +148,10 @@ class Reactor {
 };
 
 // A reactor running on a thread of its own, for daemons and benchmarks.
+// Runs `fn` on `reactor`'s thread (from another thread) and waits for it to return
+// (control path only).
+void RunSyncOn(Reactor* reactor, InlineFunction<void(), 64> fn);
+
 class ReactorThread {
  public:
   explicit ReactorThread(Reactor::Options options = {});

@@ -49,11 +49,7 @@ int Context::Start(const ContextOptions& options) {
     }
     io::Reactor* reactor = r->get();
     ready.set_value(reactor);
-    reactor->Run();
-    // Let in-flight io_uring work and posted tasks finish before the ring goes away.
-    while (reactor->uring_in_flight() > 0) reactor->RunOnce(true);
-    while (reactor->RunOnce(false) > 0) {
-    }
+    reactor->RunAndDrain();
   });
   Result<io::Reactor*> reactor = started.get();
   if (!reactor.ok()) {
@@ -101,19 +97,6 @@ Context::~Context() {
   if (event_fd_ >= 0) close(event_fd_);
 }
 
-void Context::RunSync(InlineFunction<void(), 64> fn) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  auto* fnp = &fn;
-  reactor_->Post([fnp, &mu, &cv, &done] {
-    (*fnp)();
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-    cv.notify_one();
-  });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-}
+void Context::RunSync(InlineFunction<void(), 64> fn) { io::RunSyncOn(reactor_, std::move(fn)); }
 
 }  // namespace ferry::api
