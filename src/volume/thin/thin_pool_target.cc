@@ -1,5 +1,7 @@
 #include "volume/thin/thin_pool_target.h"
 
+#include "io/reactor.h"
+
 namespace ferry::volume::thin {
 
 namespace {
@@ -130,6 +132,19 @@ void ThinPoolTarget::Prepare(PrepareDone done) {
         pool_ = std::move(r).value();
         (*d)(ferry::Status::Ok());
       });
+}
+
+void ThinPoolTarget::SubmitPiece(PieceIo& io) {
+  if (io.child.op != block::IoOp::kFlush || pool_ == nullptr) {
+    Target::SubmitPiece(io);
+    return;
+  }
+  // The commit flushes the data device before it writes the metadata.
+  io::Reactor* home = io::Reactor::Current();
+  pool_->reactor()->Post([pool = pool_, &io, home] {
+    pool->FlushAndCommit(
+        [&io, home](IoStatus st) { home->Post([&io, st] { io.child.done(st); }); });
+  });
 }
 
 void ThinPoolTarget::Presuspend() {

@@ -6,7 +6,10 @@
 // Features (dm-thin's): skip_block_zeroing, ignore_discard, no_discard_passdown, read_only,
 // error_if_no_space. Prepare opens the metadata on the table's reactor, or formats it when
 // its superblock slots are all zero. The pool volume read or written directly maps to the
-// data device, like dm. Messages and status: Pool (pool.h).
+// data device, like dm, except that a flush of the pool volume also commits the metadata
+// (what dm-thin does when a pool is suspended): ferryd flushes every backstore when it stops,
+// so thin devices created or deleted by a message just before are not lost. Messages and
+// status: Pool (pool.h).
 #pragma once
 
 #include <memory>
@@ -29,6 +32,7 @@ class ThinPoolTarget : public Target {
       const std::function<void(block::BlockDevice&, uint64_t)>& fn) const override;
   void Prepare(PrepareDone done) override;
   void Presuspend() override;
+  void SubmitPiece(PieceIo& io) override;
 
   // The pool, once Prepare has completed (nullptr before).
   std::shared_ptr<Pool> pool() const { return pool_; }

@@ -292,6 +292,17 @@ TEST_F(ThinTargetTest, ReopenReadsTheSame) {
   EXPECT_TRUE(Meta().Check().ok());
 }
 
+// ferryd flushes every backstore when it stops: a flush of the pool volume itself must
+// commit what the pool has not committed yet (a provisioned block, a new thin device).
+TEST_F(ThinTargetTest, AFlushOfThePoolCommitsTheMetadata) {
+  auto pool = MakePool(16);
+  auto thin = MakeThin("t", 1, 1 << 20);
+  Write(*thin, 0, Bytes(512, 0x5a));  // provisions a block; committed by a flush or FUA only
+  ASSERT_TRUE(Meta().dirty());
+  ASSERT_EQ(Flush(*pool), IoStatus::kOk);
+  EXPECT_FALSE(Meta().dirty());
+}
+
 TEST_F(ThinTargetTest, SuspendDrainsInFlightIo) {
   auto pool = MakePool(16);
   auto thin = MakeThin("t", 1, 1 << 20);
