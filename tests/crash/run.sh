@@ -60,12 +60,6 @@ config "$pool,
    {"lun": 4, "backstore": "mirror"}, {"lun": 5, "backstore": "prlun"}' >"$work/crash.json"
 ctl() { "$ferryctl" --socket "$work/state/ferryd.sock" "$@"; }
 
-echo "== setup: thin device 1 in the pool"
-start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/setup.json" --state-dir "$work/state"
-ctl volume message pool 0 create_thin 1 >/dev/null || fail "create_thin 1"
-kill "$pid" && wait "$pid" || fail "ferryd did not stop cleanly after the setup"
-pid=""
-
 clients=()
 run_client() {  # NAME ARGS...: in the background, output to $work/NAME.out
   local name=$1
@@ -86,9 +80,27 @@ wait_clients() {
   clients=()
   [ "$status" -eq 0 ] || fail "a client found lost or torn data (or could not run)"
 }
-start() {
-  start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/crash.json" --state-dir "$work/state"
+# Like start_ferryd, but waits up to 60 s: on a machine busy with other work, opening the
+# volumes after a kill (their logs and stores are written and flushed) has taken over 10 s.
+start() {  # [CONFIG]
+  "$ferryd" --config "$work/${1:-crash.json}" --state-dir "$work/state" >"$work/ferryd.log" 2>&1 &
+  pid=$!
+  local t
+  for t in $(seq 600); do
+    grep -q "^Stop with" "$work/ferryd.log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || fail "ferryd exited at start: $(tail -3 "$work/ferryd.log")"
+    sleep 0.1
+  done
+  port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/ferryd.log" | head -1)
+  [ -n "$port" ] || fail "ferryd did not start within 60 s"
+  if [ "$t" -gt 50 ]; then echo "note: ferryd took $((t / 10)) s to start"; fi
 }
+
+echo "== setup: thin device 1 in the pool"
+start setup.json
+ctl volume message pool 0 create_thin 1 >/dev/null || fail "create_thin 1"
+kill "$pid" && wait "$pid" || fail "ferryd did not stop cleanly after the setup"
+pid=""
 
 for i in $(seq "$iterations"); do
   echo "== kill $i of $iterations"
