@@ -104,6 +104,8 @@ enum class CopyMechanism : uint8_t {
   kThinShare,      // thin volumes of one pool: blocks shared in the metadata, no data moved
   kXcopy,          // EXTENDED COPY(LID1) run by a remote array (iSCSI backend)
   kOdx,            // POPULATE TOKEN + WRITE USING TOKEN run by a remote array (iSCSI backend)
+  kRadosCopy,      // RADOS copy-from between objects of one Ceph cluster: bytes stay in the OSDs
+  kRbdGateway,     // read and written through librbd by the rbd backend, holes skipped
 };
 std::string_view CopyMechanismName(CopyMechanism m);
 
@@ -126,8 +128,15 @@ struct CopyLegRequest {
   // Of the leg's bytes, how many were shared by reflink when `mechanism` is another one
   // (a leg whose unaligned ends were copied and whose middle was cloned); 0 otherwise.
   uint64_t reflinked_bytes = 0;
+  // Of the leg's other bytes, how many `secondary` moved when a device used two mechanisms
+  // in one leg (an RBD leg copied in the cluster whose unaligned ends went through the
+  // gateway); kNone and 0 otherwise.
+  CopyMechanism secondary = CopyMechanism::kNone;
+  uint64_t secondary_bytes = 0;
   // Set by a device that completes with kNotSupported and can say why (a remote array's
-  // refusal); the copy engine shows it to the user. Empty otherwise.
+  // refusal); the copy engine shows it to the user. A device that completes with kOk by a
+  // lesser mechanism may set it to say why the better one was not used (also shown).
+  // Empty otherwise.
   std::string refusal;
 };
 

@@ -70,7 +70,7 @@ struct RangeError {
   IoStatus status = IoStatus::kOk;
 };
 
-inline constexpr size_t kNumMechanisms = 8;  // values of block::CopyMechanism
+inline constexpr size_t kNumMechanisms = 10;  // values of block::CopyMechanism
 
 // Byte counts of a copy; bytes are counted per destination (two destinations of 1 MiB
 // count 2 MiB).

@@ -142,7 +142,8 @@ struct ferry_progress {
   uint64_t bytes_offloaded; /* moved by the storage (reflink, copy_file_range, XCOPY...) */
   uint64_t bytes_emulated;  /* read and written by Ferry */
   char mechanism[24];       /* how most bytes moved: "emulated", "ram", "reflink",
-                             * "copy_file_range", "thin_share", "xcopy", "odx", "native"
+                             * "copy_file_range", "thin_share", "xcopy", "odx",
+                             * "rados_copy", "rbd_gateway", "native"
                              * (a device that did not say); "" before any byte moved */
 };
 

@@ -27,6 +27,8 @@ std::string_view CopyMechanismName(CopyMechanism m) {
     case CopyMechanism::kThinShare: return "thin_share";
     case CopyMechanism::kXcopy: return "xcopy";
     case CopyMechanism::kOdx: return "odx";
+    case CopyMechanism::kRadosCopy: return "rados_copy";
+    case CopyMechanism::kRbdGateway: return "rbd_gateway";
   }
   return "unknown";
 }

@@ -32,6 +32,8 @@ std::string_view MechanismLabel(block::CopyMechanism m) {
     case block::CopyMechanism::kThinShare: return "thin_share";
     case block::CopyMechanism::kXcopy: return "xcopy";
     case block::CopyMechanism::kOdx: return "odx";
+    case block::CopyMechanism::kRadosCopy: return "rados_copy";
+    case block::CopyMechanism::kRbdGateway: return "rbd_gateway";
   }
   return "unknown";
 }

@@ -124,6 +124,8 @@ void Job::IssueLeg() {
   leg->req.segments = leg->segments;
   leg->req.mechanism = block::CopyMechanism::kNone;
   leg->req.reflinked_bytes = 0;
+  leg->req.secondary = block::CopyMechanism::kNone;
+  leg->req.secondary_bytes = 0;
   leg->req.refusal.clear();
   leg->req.done = [this, leg](IoStatus st) { OnLeg(leg, st); };
   offload->SubmitCopy(leg->req);
@@ -141,7 +143,11 @@ void Job::OnLeg(Leg* leg, IoStatus st) {
     const uint64_t cloned =
         m == block::CopyMechanism::kReflink ? 0 : std::min(leg->req.reflinked_bytes, leg->bytes);
     Count(block::CopyMechanism::kReflink, cloned);
-    Count(m, leg->bytes - cloned);
+    const uint64_t second = std::min(leg->req.secondary_bytes, leg->bytes - cloned);
+    Count(leg->req.secondary, second);
+    Count(m, leg->bytes - cloned - second);
+    // A lesser mechanism than the device's best, and why (block_device.h).
+    if (!leg->req.refusal.empty()) AddNote(Name(*leg->dev) + ": " + leg->req.refusal);
   } else if (st == IoStatus::kNotSupported) {
     AddNote(Name(*leg->dev) + ": native copy refused" +
             (leg->req.refusal.empty() ? std::string(" for some ranges")

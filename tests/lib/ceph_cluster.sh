@@ -7,8 +7,10 @@
 #   ceph_cluster.sh start DIR [OWNER_PID]  start; prints "ceph cluster up in N.N s"
 #   ceph_cluster.sh stop DIR               stop the daemons started in DIR (by PID)
 #   ceph_cluster.sh env DIR                print `export CEPH_CONF=...` lines for eval
+#   ceph_cluster.sh restart-osd DIR        stop the OSD (SIGTERM: the memstore saves its
+#                                          objects) and start it again; returns once it is up
 # Sourced (tests/rbd/run.sh): ceph_cluster_start DIR [OWNER_PID], ceph_cluster_stop DIR,
-# ceph_cluster_env DIR.
+# ceph_cluster_env DIR, ceph_cluster_restart_osd DIR.
 #
 # Exit 77 (the tests' "skipped") with the reason when a Ceph binary is missing; any other
 # failure stops what was started and returns 1 with the tail of the daemon logs.
@@ -80,6 +82,9 @@ mon data avail warn = 2
 mon data avail crit = 1
 osd objectstore = memstore
 memstore device bytes = $store_bytes
+# A stopped OSD saves the memstore to its folder (restart-osd keeps the data): no fast
+# shutdown, which would exit without unmounting the store.
+osd fast shutdown = false
 osd memory target = 939524096
 [mon]
 admin socket = $dir/run/\$cluster-\$name.asok
@@ -136,6 +141,7 @@ _ceph_cluster_bootstrap() {
     --add-key "$secret" >/dev/null
   ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >>"$dir/log/daemons.out" 2>&1 || return 1
   _ceph_cluster_spawn "$dir" ceph-osd -c "$conf" -i "$id" -f
+  echo "$id $(tail -1 "$dir/pids")" >"$dir/osd.id"
   _ceph_cluster_wait "$deadline" "the OSD" _ceph_cluster_osd_up "$dir" || return 1
   ceph -c "$conf" osd pool create rbd 8 8 >/dev/null 2>&1 || return 1
   rbd -c "$conf" pool init rbd || return 1
@@ -165,7 +171,7 @@ ceph_cluster_start() {
     _ceph_cluster_log "$dir already has running daemons (stop it first)"
     return 1
   fi
-  rm -rf "$dir/run" "$dir/log" "$dir/mon" "$dir/osd"
+  rm -rf "$dir/run" "$dir/log" "$dir/mon" "$dir/osd" "$dir/osd.id"
   mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd"
   : >"$dir/pids"
   t0=$(date +%s.%N)
@@ -199,6 +205,27 @@ ceph_cluster_stop() {
   return 0
 }
 
+# The OSD stopped by its PID (SIGTERM, which has the memstore save its objects to DIR) and
+# started again; returns once the monitor sees it up (I/O in flight waits in the clients
+# meanwhile), 1 when it does not come back within CEPH_START_TIMEOUT.
+ceph_cluster_restart_osd() {
+  local dir=${1:?usage: ceph_cluster_restart_osd DIR} id pid
+  read -r id pid <"$dir/osd.id" || return 1
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && return 1
+  grep -vx "$pid" "$dir/pids" >"$dir/pids.new"
+  mv "$dir/pids.new" "$dir/pids"
+  _ceph_cluster_spawn "$dir" ceph-osd -c "$dir/ceph.conf" -i "$id" -f
+  echo "$id $(tail -1 "$dir/pids")" >"$dir/osd.id"
+  # A stopping OSD marks itself down with the monitor before it exits: "1 up" is the new one.
+  _ceph_cluster_wait $(($(date +%s) + ${CEPH_START_TIMEOUT:-90})) "the restarted OSD" \
+    _ceph_cluster_osd_up "$dir"
+}
+
 ceph_cluster_env() {
   local dir=${1:?usage: ceph_cluster_env DIR}
   dir=$(cd "$dir" && pwd)
@@ -212,8 +239,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     start) ceph_cluster_start "${2:?usage: $0 start DIR [OWNER_PID]}" "${3:-}" ;;
     stop) ceph_cluster_stop "${2:?usage: $0 stop DIR}" ;;
     env) ceph_cluster_env "${2:?usage: $0 env DIR}" ;;
+    restart-osd) ceph_cluster_restart_osd "${2:?usage: $0 restart-osd DIR}" ;;
     *)
-      echo "usage: $0 start DIR [OWNER_PID] | stop DIR | env DIR" >&2
+      echo "usage: $0 start DIR [OWNER_PID] | stop DIR | env DIR | restart-osd DIR" >&2
       exit 2
       ;;
   esac

@@ -6,10 +6,19 @@
 #     (the conformance harness's LUN size: Sanitize.Reset needs the overwrite still running),
 #     with the harness of tests/conformance/run.sh (tests/lib/iscsi_test_cu.sh): no test may
 #     fail, every skip must have a reason on the shared allowed list.
-#  2. qemu-img convert -C -n from LUN 1 (random data written first) to LUN 2, two more
-#     images: qemu-img compare of the LUNs, and cmp of `rbd export` of the destination image
-#     with the data written; ferryd's copy counters say how ferryd copied the bytes.
-#     Then another client grows the destination image: LUN 2's capacity follows.
+#  2. qemu-img convert -C -n from LUN 1 (random data written first, one object left a hole)
+#     to LUN 2, two images without an object map (what server-side copy needs) and objects of
+#     2 MiB (qemu-img copies in 2 MiB requests, so each is one whole object): ferryd's copy
+#     counters show every byte copied by the OSDs (rados_copy) and none read by ferryd
+#     (rbd_gateway); qemu-img compare of the LUNs, and `rbd export` of the destination image
+#     (the pool holds the copy); a snapshot of the destination taken before the copy still
+#     holds the old data. Then LUN 1 to LUN 3, an image of 4 MiB objects: the cluster must not
+#     copy, ferryd's offload notes name the reason (object sizes), ferryd copies the bytes
+#     itself, and LUN 3 equals LUN 1. Then another client grows LUN 2's image: its capacity
+#     follows.
+#     The OSD restarted (tests/lib/ceph_cluster.sh restart-osd) while 64 writes of 1 MiB go
+#     to LUN 1: every write acknowledged reads back; then while qemu-img convert -C copies
+#     LUN 1 to LUN 2: the copy completes and LUN 2 holds it.
 #  3. The cluster unreachable at start: a second ferryd with an rbd backstore whose config
 #     names a monitor address nobody listens on, and a RAM LUN. It starts, logs the rbd
 #     backstore by name as unavailable, and serves the RAM LUN (iscsi-inq, qemu-io).
@@ -36,7 +45,10 @@ trap 'exit 130' INT TERM
 _rbd_luns_cleanup() {
   local image
   _ferry_cleanup_pid
-  for image in "${images[@]}"; do rbd -c "$conf" rm --no-progress "rbd/$image" >/dev/null 2>&1; done
+  for image in "${images[@]}"; do
+    rbd -c "$conf" snap purge --no-progress "rbd/$image" >/dev/null 2>&1 || true
+    rbd -c "$conf" rm --no-progress "rbd/$image" >/dev/null 2>&1 || true
+  done
   rm -rf "$work"
 }
 # ferryd.sh's cleanup, without removing $work yet (the images go first).
@@ -53,22 +65,27 @@ stop_ferryd() {
   [ $rc = 0 ] || fail "ferryd did not exit cleanly on SIGTERM (exit status $rc)"
 }
 
-# new_image NAME SIZE: an image ferry-lun-PID-NAME, removed at exit; its name in $image.
+# new_image NAME SIZE [RBD CREATE OPTIONS]: an image ferry-lun-PID-NAME, removed at exit;
+# its name in $image.
 new_image() {
   image=ferry-lun-$$-$1
   images+=("$image")
-  rbd -c "$conf" create --size "$2" "rbd/$image" || fail "rbd create $image"
+  rbd -c "$conf" create --size "$2" "${@:3}" "rbd/$image" || fail "rbd create $image"
 }
 
 copy_counter() {
   "$ferryctl" --socket "$work/state/ferryd.sock" status --json | python3 -c '
 import json, sys
-print(json.load(sys.stdin)["copy"][sys.argv[1]])' "$1"
+c = json.load(sys.stdin)["copy"]
+for k in sys.argv[1].split("."): c = c.get(k, 0) if isinstance(c, dict) else 0
+print(c)' "$1"
 }
 
 new_image cu 256M && img0=$image
-new_image src 64M && img1=$image
-new_image dst 64M && img2=$image
+plain=(--image-feature "layering,exclusive-lock" --object-size 2M)
+new_image src 64M "${plain[@]}" && img1=$image
+new_image dst 64M "${plain[@]}" && img2=$image
+new_image big 64M --image-feature "layering,exclusive-lock" && img3=$image
 IQN=iqn.2026-12.org.ferry:rbd
 rbd_backstore() {
   printf '{"type": "rbd", "pool": "rbd", "image": "%s", "ceph_conf": "%s", "client": "admin"}' \
@@ -79,16 +96,16 @@ cat >"$work/ferryd.json" <<JSON
 {
   "sanitize": {"bandwidth": "32M"},
   "backstores": {"r0": $(rbd_backstore "$img0"), "r1": $(rbd_backstore "$img1"),
-                 "r2": $(rbd_backstore "$img2")},
+                 "r2": $(rbd_backstore "$img2"), "r3": $(rbd_backstore "$img3")},
   "targets": {"$IQN": {"portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}],
     "luns": [{"lun": 0, "backstore": "r0"}, {"lun": 1, "backstore": "r1"},
-             {"lun": 2, "backstore": "r2"}]}}
+             {"lun": 2, "backstore": "r2"}, {"lun": 3, "backstore": "r3"}]}}
 }
 JSON
 start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/ferryd.json" --state-dir "$work/state"
 url="iscsi://127.0.0.1:$port/$IQN"
 iscsi-inq "$url/0" >/dev/null || fail "the RBD LUN does not answer INQUIRY"
-echo "ferryd on 127.0.0.1:$port: LUNs 0-2 on images $img0 (256 MiB), $img1, $img2 (64 MiB)"
+echo "ferryd on 127.0.0.1:$port: LUNs 0-3 on images $img0 (256 MiB), $img1, $img2, $img3 (64 MiB)"
 
 echo "== libiscsi iscsi-test-cu --dataloss --allow-sanitize -t ALL on the RBD LUN"
 t0=$SECONDS
@@ -104,23 +121,54 @@ echo "iscsi-test-cu on the RBD LUN: $((SECONDS - t0)) s"
 echo "== qemu-img convert -C -n between two RBD LUNs"
 t0=$SECONDS
 head -c $((64 << 20)) /dev/urandom >"$work/random.raw"
+# Object 5 (2 MiB objects) a hole in the source.
+dd if=/dev/zero of="$work/random.raw" bs=2M seek=5 count=1 conv=notrunc status=none
 qemu-img convert -n -f raw -O raw "$work/random.raw" "$url/1" || fail "qemu-img convert into LUN 1"
+head -c $((64 << 20)) /dev/urandom >"$work/old.raw"
+qemu-img convert -n -f raw -O raw "$work/old.raw" "$url/2" || fail "qemu-img convert into LUN 2"
+rbd -c "$conf" snap create --no-progress "rbd/$img2@before" >/dev/null || fail "rbd snap create $img2@before"
 off0=$(copy_counter bytes_offloaded)
 emu0=$(copy_counter bytes_emulated)
+srv0=$(copy_counter mechanisms.rados_copy)
+gw0=$(copy_counter mechanisms.rbd_gateway)
 qemu-img convert -C -n -f raw -O raw "$url/1" "$url/2" || fail "qemu-img convert -C LUN 1 -> LUN 2"
 off=$(($(copy_counter bytes_offloaded) - off0))
 emu=$(($(copy_counter bytes_emulated) - emu0))
-# Every byte copied by ferryd (EXTENDED COPY), none through qemu.
-[ $((off + emu)) = $((64 << 20)) ] ||
-  fail "ferryd copied $off + $emu bytes, not the 64 MiB qemu-img convert -C asked for"
+srv=$(($(copy_counter mechanisms.rados_copy) - srv0))
+gw=$(($(copy_counter mechanisms.rbd_gateway) - gw0))
+# Every byte copied by ferryd (EXTENDED COPY), none through qemu, and none through ferryd:
+# the OSDs copied the objects. qemu-img sees the hole (GET LBA STATUS) and zeroes it
+# itself (WRITE SAME), so 62 or 64 MiB come as EXTENDED COPY.
+{ [ $((off + emu)) -ge $((62 << 20)) ] && [ $((off + emu)) -le $((64 << 20)) ]; } ||
+  fail "ferryd copied $off + $emu bytes, not the 62-64 MiB qemu-img convert -C asked for"
+{ [ "$srv" = "$off" ] && [ "$gw" = 0 ] && [ "$emu" = 0 ]; } ||
+  fail "not every byte copied inside the cluster: rados_copy $srv, rbd_gateway $gw," \
+    "emulated $emu bytes; notes: $(copy_counter offload_notes)"
 qemu-img compare -f raw -F raw "$url/1" "$url/2" >"$work/compare.out" 2>&1 ||
   { cat "$work/compare.out" >&2; fail "LUN 2 differs from LUN 1 after qemu-img convert -C"; }
 rbd -c "$conf" export --no-progress "rbd/$img2" "$work/export.raw" >/dev/null ||
   fail "rbd export $img2"
 cmp "$work/random.raw" "$work/export.raw" || fail "image $img2 does not hold the data copied"
-echo "qemu-img convert -C: 64 MiB copied inside ferryd ($off bytes offloaded, $emu emulated)," \
-  "the destination image identical in the cluster: $((SECONDS - t0)) s"
-rm -f "$work/random.raw" "$work/export.raw"
+rm -f "$work/export.raw"
+rbd -c "$conf" export --no-progress "rbd/$img2@before" "$work/export.raw" >/dev/null ||
+  fail "rbd export $img2@before"
+cmp "$work/old.raw" "$work/export.raw" || fail "the snapshot taken before the copy changed"
+echo "qemu-img convert -C: $srv bytes copied by the OSDs (rados_copy), $gw by ferryd" \
+  "(rbd_gateway), the destination image identical in the cluster, its snapshot unchanged:" \
+  "$((SECONDS - t0)) s"
+
+echo "== qemu-img convert -C -n to an image of another object size: ferryd copies, says why"
+t0=$SECONDS
+gw0=$(copy_counter mechanisms.rbd_gateway)
+qemu-img convert -C -n -f raw -O raw "$url/1" "$url/3" || fail "qemu-img convert -C LUN 1 -> LUN 3"
+gw=$(($(copy_counter mechanisms.rbd_gateway) - gw0))
+[ "$gw" -ge $((62 << 20)) ] || fail "ferryd copied $gw bytes itself, not 62-64 MiB"
+copy_counter offload_notes | grep -q "the object sizes differ" ||
+  fail "ferryctl status does not name the reason: $(copy_counter offload_notes)"
+qemu-img compare -f raw -F raw "$url/1" "$url/3" >"$work/compare.out" 2>&1 ||
+  { cat "$work/compare.out" >&2; fail "LUN 3 differs from LUN 1 after qemu-img convert -C"; }
+echo "$gw bytes copied by ferryd through librbd, reason in ferryctl status: $((SECONDS - t0)) s"
+rm -f "$work/random.raw" "$work/export.raw" "$work/old.raw"
 
 echo "== the destination image grown by another client while ferryd serves it"
 # librbd has ferryd, the exclusive lock holder, carry the resize out; its update watch
@@ -133,6 +181,39 @@ for _ in $(seq 100); do
 done
 [ "$size" = $((96 << 20)) ] || fail "LUN 2 shows $size bytes, not the 96 MiB of its image"
 echo "LUN 2 shows the new size, $size bytes"
+
+echo "== the OSD restarted during a write workload, then during a copy"
+# The restart (SIGTERM: the memstore saves, then a new OSD loads it) overlaps the workload:
+# librados keeps the requests and sends them again, so every acknowledged write is there
+# afterwards and the copy completes.
+t0=$SECONDS
+cluster=$(dirname "$conf")
+writes=() reads=()
+for i in $(seq 0 63); do
+  writes+=(-c "write -P $((i + 1)) ${i}M 1M")
+  reads+=(-c "read -P $((i + 1)) ${i}M 1M")
+done
+"$here/../lib/ceph_cluster.sh" restart-osd "$cluster" >"$work/restart.out" 2>&1 &
+restart=$!
+qemu-io -f raw "${writes[@]}" "$url/1" >"$work/qio.out" 2>&1 ||
+  { tail -5 "$work/qio.out" >&2; fail "writes to LUN 1 failed while the OSD restarted"; }
+wait $restart || { cat "$work/restart.out" >&2; fail "the OSD did not come back"; }
+qemu-io -f raw "${reads[@]}" "$url/1" >"$work/qio.out" 2>&1 ||
+  { tail -5 "$work/qio.out" >&2; fail "reading LUN 1 back"; }
+! grep -q "Pattern verification failed" "$work/qio.out" ||
+  fail "an acknowledged write to LUN 1 was lost across the OSD restart"
+echo "64 writes of 1 MiB across an OSD restart, all read back: $((SECONDS - t0)) s"
+t0=$SECONDS
+"$here/../lib/ceph_cluster.sh" restart-osd "$cluster" >"$work/restart.out" 2>&1 &
+restart=$!
+qemu-img convert -C -n -f raw -O raw "$url/1" "$url/2" ||
+  fail "qemu-img convert -C LUN 1 -> LUN 2 failed while the OSD restarted"
+wait $restart || { cat "$work/restart.out" >&2; fail "the OSD did not come back"; }
+qemu-io -f raw "${reads[@]}" "$url/2" >"$work/qio.out" 2>&1 ||
+  { tail -5 "$work/qio.out" >&2; fail "reading LUN 2 back"; }
+! grep -q "Pattern verification failed" "$work/qio.out" ||
+  fail "LUN 2 does not hold what was copied across the OSD restart"
+echo "qemu-img convert -C across an OSD restart: LUN 2 holds the copy: $((SECONDS - t0)) s"
 stop_ferryd
 
 echo "== the cluster unreachable at ferryd's start"

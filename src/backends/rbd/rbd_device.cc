@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backends/rbd/rbd_copy.h"
 #include "base/log.h"
 
 namespace ferry::backends::rbd {
@@ -75,6 +76,11 @@ Result<std::shared_ptr<RbdDevice>> RbdDevice::Open(RbdOptions o) {
   dev->pool_ = std::move(*pool);
   if (Status s = dev->OpenImage(o); !s.ok()) return context(s);
   if (Status s = dev->SetUpNotification(); !s.ok()) return context(s);
+  if (Status s = dev->ReadCopyInfo(); !s.ok()) {
+    FERRY_LOG_WARN("rbd:{}: {}; copies into and from it go through the copy engine", dev->spec_,
+                   s.message());
+  }
+  if (dev->copy_ != nullptr) dev->copy_->snapshot = !o.snap.empty();
   if (!dev->read_only_) {
     if (Status s = dev->TakeExclusiveLock(); !s.ok()) return context(s);
   }
@@ -161,6 +167,10 @@ void RbdDevice::SetGeometryAndLimits(uint64_t size_bytes, uint32_t block_size) {
     l.discard_granularity_bytes = static_cast<uint32_t>(granularity);
   }
   l.max_write_zeroes_bytes = l.max_discard_bytes;
+  // Native copy from rbd images of the same cluster (rbd_copy.cc), any block-aligned leg.
+  l.max_copy_bytes = kMaxOneCallBytes - kMaxOneCallBytes % block_size;
+  l.max_copy_segments = 256;
+  l.copy_granularity_bytes = block_size;
 }
 
 // A failed watch is not fatal: the device serves, but does not notice a resize until it is

@@ -37,6 +37,24 @@
 // thread of the device (it has no asynchronous form and may go to the network) and posts the
 // runs back; the synchronous Provisioning() keeps the default, everything mapped.
 //
+// Copies (rbd_copy.cc). A writable device copies natively from any rbd device of the same
+// cluster (same fsid): block::CopyOffload. Each leg is planned on the device's worker thread
+// (rbd_copy_plan.h): the source's holes (rbd_diff_iterate2, parents included) are zeroed on
+// the destination, not read; whole objects are copied inside the cluster by RADOS copy-from
+// (ObjectWriteOperation::copy_from2 with the destination's snapshot context) when that is
+// safe, and the rest is read and written through librbd, up to kCopyDepth steps in flight per
+// leg (buffers of 4 MiB, reused). Server-side copy is safe only when the device holds the
+// destination's exclusive lock, both images have one object size and no striping, the
+// destination has no object map, fast-diff or journal (which writes behind librbd would leave
+// stale), the source is not a snapshot and neither image starts with a LUKS header; each
+// condition that rules it out is named in the leg's result (CopyLegRequest::refusal) and the
+// bytes go through the gateway. Both images are flushed before the cluster copies (librbd's
+// writearound cache may hold acknowledged writes), and the destination's cache is invalidated
+// after. A source object missing although the source holds data there (a clone's parent data)
+// is read through librbd. librados calls the copy-from completions on its own thread, which
+// only posts them to the leg's reactor. A segment whose source and destination overlap on
+// one image is refused (kNotSupported): the engine copies it in order.
+//
 // Lifetime. Destroy the device with no request in flight (block_device.h); then no poll is
 // armed, and the destructor removes the update watch (waiting for a callback in progress),
 // joins the worker and closes the image (flushing librbd's cache) on the calling thread.
@@ -44,6 +62,7 @@
 
 #include <rbd/librbd.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,7 +78,9 @@
 
 namespace ferry::backends::rbd {
 
-class RbdDevice : public block::BlockDevice {
+struct CopyInfo;
+
+class RbdDevice : public block::BlockDevice, public block::CopyOffload {
  public:
   // Errors name POOL/IMAGE and the cause: kUnavailable (cluster unreachable), kNotFound
   // (no such pool, image or snapshot), kFailedPrecondition (the exclusive lock is held by
@@ -79,12 +100,28 @@ class RbdDevice : public block::BlockDevice {
   void QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extents,
                          block::ProvisioningDone done) override;
 
+  block::CopyOffload* copy_offload() override { return read_only_ ? nullptr : this; }
+  // True for an rbd source of the same cluster (rbd_copy.cc).
+  bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
+  void SubmitCopy(block::CopyLegRequest& req) override;
+
   const std::string& spec() const { return spec_; }  // POOL/IMAGE[@SNAP]
   uint64_t object_size_bytes() const { return object_size_; }
+
+  // Bytes this device received as a copy destination, by how they moved.
+  struct CopyStats {
+    uint64_t server_bytes = 0;    // copied by the OSDs (copy-from)
+    uint64_t gateway_bytes = 0;   // read from the source and written by this gateway
+    uint64_t zeroed_bytes = 0;    // holes of the source, zeroed without reading
+    uint64_t parent_objects = 0;  // source objects read through librbd (a clone's parent)
+    uint64_t fallback_legs = 0;   // legs that could not use server-side copy
+  };
+  CopyStats copy_stats() const;
 
  private:
   struct Op;
   struct ReactorState;
+  struct CopyLeg;
 
   RbdDevice() = default;
   Status OpenImage(const RbdOptions& o);
@@ -108,6 +145,19 @@ class RbdDevice : public block::BlockDevice {
   void Finish(Op* op, ssize_t ret);
   void Complete(Op* op, IoStatus status);
 
+  // rbd_copy.cc
+  Status ReadCopyInfo();
+  BlockingWorker& Worker();
+  // Why RADOS copy-from must not write into this image from `src`; "" when it may. Worker.
+  std::string ServerSideRefusal(const RbdDevice& src) const;
+  void PrepareCopy(CopyLeg* leg);  // worker thread
+  void PumpCopy(CopyLeg* leg);     // leg's reactor, as the next ones
+  void IssueStep(CopyLeg* leg, size_t slot);
+  void ServerStepDone(CopyLeg* leg, size_t slot, int r);
+  void StepDone(CopyLeg* leg, size_t slot, IoStatus st);
+  void FinishCopy(CopyLeg* leg);
+  void CompleteCopy(CopyLeg* leg);
+
   std::string name_;
   std::string spec_;
   bool read_only_ = false;
@@ -124,6 +174,7 @@ class RbdDevice : public block::BlockDevice {
   std::mutex mu_;
   std::unordered_map<io::Reactor*, std::unique_ptr<ReactorState>> states_;  // guarded by mu_
   std::unique_ptr<BlockingWorker> worker_;  // provisioning queries; created under mu_, joined first
+  std::unique_ptr<CopyInfo> copy_;          // what copies need; null when it could not be read
 };
 
 }  // namespace ferry::backends::rbd

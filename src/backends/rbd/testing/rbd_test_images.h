@@ -45,15 +45,38 @@ inline RbdOptions TestOptions(const std::string& image) {
 // Creates images with unique names and removes them (and their snapshots) at Cleanup().
 class TestImages {
  public:
-  // A new image of `size_bytes`, or "" after ADD_FAILURE.
-  static std::string Create(uint64_t size_bytes) {
-    const std::string name =
-        "ferry-test-" + std::to_string(getpid()) + "-" + std::to_string(counter_.fetch_add(1));
+  // A new image of `size_bytes`, or "" after ADD_FAILURE. The cluster's default features
+  // and object size (4 MiB), or the `features` and objects of 2^`order` bytes given.
+  static std::string Create(uint64_t size_bytes, uint64_t features = 0, int order = 0) {
+    const std::string name = NewName();
     auto pool = Pool();
     if (pool == nullptr) return "";
-    int order = 0;
-    if (int r = rbd_create(pool->get(), name.c_str(), size_bytes, &order); r < 0) {
+    const int r = features == 0
+                      ? rbd_create(pool->get(), name.c_str(), size_bytes, &order)
+                      : rbd_create2(pool->get(), name.c_str(), size_bytes, features, &order);
+    if (r < 0) {
       ADD_FAILURE() << "rbd_create " << name << ": " << std::strerror(-r);
+      return "";
+    }
+    names_.push_back(name);
+    return name;
+  }
+
+  // A clone of `parent`@`snap` (protected here) with `features`, or "" after ADD_FAILURE.
+  static std::string Clone(const std::string& parent, const std::string& snap, uint64_t features) {
+    auto pool = Pool();
+    rbd_image_t img = nullptr;
+    if (pool == nullptr || rbd_open(pool->get(), parent.c_str(), &img, nullptr) < 0) return "";
+    int r = rbd_snap_protect(img, snap.c_str());
+    rbd_close(img);
+    const std::string name = NewName();
+    int order = 0;
+    if (r == 0) {
+      r = rbd_clone(pool->get(), parent.c_str(), snap.c_str(), pool->get(), name.c_str(), features,
+                    &order);
+    }
+    if (r < 0) {
+      ADD_FAILURE() << "rbd_clone " << name << ": " << std::strerror(-r);
       return "";
     }
     names_.push_back(name);
@@ -85,13 +108,18 @@ class TestImages {
   static void Cleanup() {
     auto pool = Pool();
     if (pool == nullptr) return;
-    for (const std::string& name : names_) {
+    // Newest first: clones before their parents.
+    for (auto it = names_.rbegin(); it != names_.rend(); ++it) {
+      const std::string& name = *it;
       rbd_image_t img = nullptr;
       if (rbd_open(pool->get(), name.c_str(), &img, nullptr) == 0) {
         rbd_snap_info_t snaps[8];
         int max = 8;
         int n = rbd_snap_list(img, snaps, &max);
-        for (int i = 0; i < n; ++i) rbd_snap_remove(img, snaps[i].name);
+        for (int i = 0; i < n; ++i) {
+          rbd_snap_unprotect(img, snaps[i].name);
+          rbd_snap_remove(img, snaps[i].name);
+        }
         if (n > 0) rbd_snap_list_end(snaps);
         rbd_close(img);
       }
@@ -102,6 +130,10 @@ class TestImages {
   }
 
  private:
+  static std::string NewName() {
+    return "ferry-test-" + std::to_string(getpid()) + "-" + std::to_string(counter_.fetch_add(1));
+  }
+
   static PoolContext* Pool() {
     if (pool_ != nullptr) return pool_.get();
     auto cluster = RadosCluster::Connect(TestOptions(""));
