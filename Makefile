@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean run install
+.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean run install deb
 
 all: build
 
@@ -47,12 +47,21 @@ run: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferryctl
 	$(BUILD)/src/daemon/ferryd --state-dir $(STATE_DIR)
 
-# make install = the library (libferry.so.1, <ferry/ferry.h>, ferry.pc) under PREFIX
-# (default /usr/local; DESTDIR is honoured). ferryd and ferryctl are not installed yet.
+# make install = under PREFIX (default /usr/local; DESTDIR is honoured): ferryd in sbin/,
+# ferryctl in bin/, libferry (libferry.so.1, <ferry/ferry.h>, ferry.pc), the man pages
+# ferryd(8), ferryctl(8), ferryd.json(5); ferryd.service in /lib/systemd/system for PREFIX=/usr,
+# else PREFIX/lib/systemd/system; the example /etc/ferry/ferryd.json unless one is there.
+# State goes to /var/lib/ferry. Builds only what it installs.
 PREFIX ?= /usr/local
 install: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS) --target ferry
+	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferryctl ferry man
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# make deb = the same files (prefix /usr) as a Debian package, $(BUILD)/packages/ferry_*.deb:
+# CPack's DEB generator (dpkg-deb, dpkg-shlibdeps) over the existing build, no rebuild.
+deb: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferryctl ferry man
+	cd $(BUILD) && cpack -G DEB
 
 bench: build
 	scripts/install-deps --bench
