@@ -197,6 +197,7 @@ void CopyManager::CountCopy(const copy::CopyResult& r) {
   if (!r.offload_notes.empty()) {
     std::lock_guard l(mu_);
     for (const std::string& note : r.offload_notes) {
+      fallbacks_[static_cast<size_t>(OffloadFallbackOf(note))]++;
       std::erase(offload_notes_, note);
       offload_notes_.push_back(note);
     }
@@ -222,6 +223,7 @@ CopyMetrics CopyManager::metrics() const {
   m.bytes_emulated = bytes_emulated_;
   m.bytes_zeroed = bytes_zeroed_;
   for (size_t i = 0; i < m.by_mechanism.size(); ++i) m.by_mechanism[i] = by_mechanism_[i];
+  for (size_t i = 0; i < m.fallbacks.size(); ++i) m.fallbacks[i] = fallbacks_[i];
   m.tokens_created = tokens_->created();
   m.tokens_live = tokens_->live();
   m.tokens_revoked = tokens_->revoked();

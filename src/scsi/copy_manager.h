@@ -29,6 +29,7 @@
 
 #include "base/status.h"
 #include "ferry/copy.h"
+#include "scsi/offload_fallback.h"
 #include "scsi/task.h"
 #include "scsi/tpc_params.h"
 
@@ -90,6 +91,8 @@ struct CopyMetrics {
   uint64_t tokens_created = 0;
   uint64_t tokens_live = 0;
   uint64_t tokens_revoked = 0;
+  // Copies that fell back to emulation (in part), by OffloadFallback (offload_fallback.h).
+  std::array<uint64_t, kOffloadFallbackKinds> fallbacks{};
   // Why parts of recent copies were not offloaded (the copy engine's notes), newest last,
   // each once: the last kMaxOffloadNotes distinct ones.
   std::vector<std::string> offload_notes;
@@ -172,6 +175,7 @@ class CopyManager : public std::enable_shared_from_this<CopyManager> {
   std::atomic<uint64_t> active_{0};
   std::atomic<uint64_t> bytes_offloaded_{0}, bytes_emulated_{0}, bytes_zeroed_{0};
   std::array<std::atomic<uint64_t>, copy::kNumMechanisms> by_mechanism_{};
+  std::array<std::atomic<uint64_t>, kOffloadFallbackKinds> fallbacks_{};
   std::vector<std::string> offload_notes_;  // guarded by mu_
 };
 

@@ -128,6 +128,18 @@ bool LogicalUnit::HasDesignator(uint8_t type, std::span<const uint8_t> d) const 
 }
 
 void LogicalUnit::Execute(Task& t, TaskDone done) {
+  // The transport's completion waits in the task while a 16-byte one counts the command:
+  // no allocation, and `done` still runs exactly once, later, on this reactor.
+  t.start_ns = stats_.Started();
+  t.transport_done = std::move(done);
+  Dispatch(t, [this, &t] {
+    stats_.Completed(t, t.start_ns, dev_->geometry().block_size);
+    TaskDone d = std::move(t.transport_done);
+    d();
+  });
+}
+
+void LogicalUnit::Dispatch(Task& t, TaskDone done) {
   t.descriptor_sense = mode().descriptor_sense;
   t.allocation_length = AllocationLength(t.cdb.data());
   const uint8_t* c = t.cdb.data();

@@ -26,6 +26,7 @@
 #include "base/inline_function.h"
 #include "ferry/block_device.h"
 #include "scsi/alua.h"
+#include "scsi/lu_stats.h"
 #include "scsi/persistent_reservations.h"
 #include "scsi/range_lock.h"
 #include "scsi/task.h"
@@ -58,6 +59,8 @@ class LogicalUnit {
   LogicalUnit(std::shared_ptr<block::BlockDevice> dev, LuIdentity id, bool write_protected);
 
   void Execute(Task& task, TaskDone done);
+  // Commands, bytes, latency and errors so far (lu_stats.h); any thread.
+  const LuStats& stats() const { return stats_; }
 
   // SAM-5 logical unit reset (LOGICAL UNIT RESET, TARGET WARM RESET): a POWER ON, RESET
   // unit attention for every nexus, copies stopped, SPC-2 reservation released
@@ -134,6 +137,8 @@ class LogicalUnit {
 
  private:
   friend struct CommandContext;
+  // Execute() without the statistics: runs the command.
+  void Dispatch(Task& task, TaskDone done);
   bool TakeUnitAttention(Task& task);
   void Finish(Task& task, TaskDone& done);
   void FailUnsupported(Task& task, TaskDone& done);
@@ -175,6 +180,7 @@ class LogicalUnit {
 
   std::shared_ptr<block::BlockDevice> dev_;
   std::shared_ptr<CopyManager> tpc_;
+  LuStats stats_;
   LuIdentity id_;
   const bool write_protected_;
   mutable RangeLock range_lock_;

@@ -64,6 +64,7 @@ enum class Asc : uint16_t {
   kCommandsClearedByAnotherInitiator = 0x2f00,
   kSavingParametersNotSupported = 0x3900,
   kReportedLunsDataHasChanged = 0x3f0e,
+  kInquiryDataHasChanged = 0x3f03,
   kInternalTargetFailure = 0x4400,
   kInsufficientResources = 0x5503,
   kCommandTimeoutDuringProcessing = 0x2e02,

@@ -57,6 +57,10 @@ struct Task {
   bool has_sense = false;
   Sense sense;
   bool descriptor_sense = false;  // D_SENSE of the control mode page
+  // Set by LogicalUnit::Execute for its statistics (lu_stats.h): when the command started,
+  // and the transport's completion, called after the statistics count the command.
+  uint64_t start_ns = 0;
+  TaskDone transport_done;
 
   void Fail(const Sense& s) {
     status = Status::kCheckCondition;
