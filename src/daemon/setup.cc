@@ -45,17 +45,16 @@ Config DemoConfig(const PortalConfig& portal, uint64_t lun_size) {
   return c;
 }
 
-namespace {
-
-// What backends may ask for: relative paths in the state directory, one RAM arena for every
-// RAM backstore (so that copies between RAM LUNs are native), CHAP credentials by group.
-backends::BackendContext MakeBackendContext(const Setup& s, const std::string& state_dir) {
+backends::BackendContext MakeBackendContext(
+    const Setup& s,
+    const std::map<std::string, std::shared_ptr<const iscsi::ChapCredentials>>& auth,
+    const std::string& state_dir) {
   backends::BackendContext ctx;
   ctx.base_dir = state_dir;
-  ctx.ram_arena = std::make_shared<backends::RamArena>();
-  ctx.auth_group = [&s](std::string_view name) -> Result<backends::ChapSecrets> {
-    auto it = s.auth.find(std::string(name));
-    if (it == s.auth.end()) return NotFound("no auth group named '" + std::string(name) + "'");
+  ctx.ram_arena = s.ram_arena;
+  ctx.auth_group = [&auth](std::string_view name) -> Result<backends::ChapSecrets> {
+    auto it = auth.find(std::string(name));
+    if (it == auth.end()) return NotFound("no auth group named '" + std::string(name) + "'");
     const iscsi::ChapCredentials& c = *it->second;
     return backends::ChapSecrets{.user = c.user,
                                  .secret = c.secret,
@@ -65,7 +64,21 @@ backends::BackendContext MakeBackendContext(const Setup& s, const std::string& s
   return ctx;
 }
 
-}  // namespace
+Result<Backstore> OpenBackstore(const BackstoreConfig& b, const backends::BackendContext& ctx,
+                                const std::string& state_dir, uint64_t sanitize_bandwidth) {
+  auto dev = backends::CreateBackend(b.type, b.name, b.params, ctx);
+  if (!dev.ok() && dev.status().code() == StatusCode::kUnavailable) return dev.status();
+  if (!dev.ok()) {
+    return Status(dev.status().code(),
+                  "backstore " + b.name + ": " + std::string(dev.status().message()));
+  }
+  scsi::LuIdentity id;
+  id.product = b.product.empty() ? b.name : b.product;
+  FERRY_RETURN_IF_ERROR(LoadOrCreateIdentity(state_dir, b.name, &id));
+  auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, (*dev)->read_only());
+  lu->set_sanitize_rate(sanitize_bandwidth);
+  return Backstore{.config = b, .device = *dev, .lu = std::move(lu)};
+}
 
 Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
   Setup s;
@@ -79,26 +92,19 @@ Result<Setup> Prepare(const Config& c, const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return ErrnoStatus(ec.value(), "cannot create state directory " + state_dir);
-  const backends::BackendContext ctx = MakeBackendContext(s, state_dir);
+  const backends::BackendContext ctx = MakeBackendContext(s, s.auth, state_dir);
   for (const BackstoreConfig& b : c.backstores) {
-    auto dev = backends::CreateBackend(b.type, b.name, b.params, ctx);
-    if (!dev.ok() && dev.status().code() == StatusCode::kUnavailable) {
+    auto opened = OpenBackstore(b, ctx, state_dir, c.sanitize_bandwidth);
+    if (!opened.ok() && opened.status().code() == StatusCode::kUnavailable) {
       // A remote store that cannot be reached: its LUNs are left out, the others serve.
       FERRY_LOG_ERROR("ferryd: backstore {} ({}) is unavailable, its LUNs are not served: {}",
-                      b.name, b.type, dev.status().message());
-      s.unavailable[b.name] = std::string(dev.status().message());
+                      b.name, b.type, opened.status().message());
+      s.unavailable[b.name] = std::string(opened.status().message());
       continue;
     }
-    if (!dev.ok())
-      return Status(dev.status().code(),
-                    "backstore " + b.name + ": " + std::string(dev.status().message()));
-    scsi::LuIdentity id;
-    id.product = b.product.empty() ? b.name : b.product;
-    FERRY_RETURN_IF_ERROR(LoadOrCreateIdentity(state_dir, b.name, &id));
-    auto lu = std::make_shared<scsi::LogicalUnit>(*dev, id, (*dev)->read_only());
-    lu->set_sanitize_rate(c.sanitize_bandwidth);
-    FERRY_RETURN_IF_ERROR(s.registry->Add(*dev));
-    s.backstores[b.name] = Backstore{.config = b, .device = *dev, .lu = std::move(lu)};
+    if (!opened.ok()) return opened.status();
+    FERRY_RETURN_IF_ERROR(s.registry->Add(opened->device));
+    s.backstores[b.name] = std::move(*opened);
   }
   return s;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/ram/ram_device.h"
 #include "base/status.h"
 #include "block/registry.h"
 #include "daemon/config.h"
@@ -45,7 +46,23 @@ struct Setup {
   // Backstores whose remote store could not be reached at start (kUnavailable from the
   // backend), with the reason; their LUNs are not served, the others are.
   std::map<std::string, std::string, std::less<>> unavailable;
+  // Every RAM backstore's memory, those a reload opens included: copies between them are
+  // native.
+  std::shared_ptr<backends::RamArena> ram_arena = std::make_shared<backends::RamArena>();
 };
+
+// What backends may ask for: relative paths in the state directory, `s`'s RAM arena, CHAP
+// credentials by group from `auth` (which must outlive the context's use).
+backends::BackendContext MakeBackendContext(
+    const Setup& s,
+    const std::map<std::string, std::shared_ptr<const iscsi::ChapCredentials>>& auth,
+    const std::string& state_dir);
+
+// Opens one backstore through the backend registry, with its logical unit (identity from the
+// state directory); not registered anywhere. Errors name the backstore, but kUnavailable
+// from the backend, which passes through as it is.
+Result<Backstore> OpenBackstore(const BackstoreConfig& b, const backends::BackendContext& ctx,
+                                const std::string& state_dir, uint64_t sanitize_bandwidth);
 
 // Reads the secrets and opens every backstore through the backend registry (creating the
 // state directory); volumes are opened after it (OpenVolumes in volumes.h). A backstore

@@ -11,7 +11,8 @@
 // who holds it.
 //
 // Persistence. Volumes created or reloaded through the admin socket last until ferryd stops,
-// as device-mapper's do until reboot: the configuration file is the persistent definition.
+// as device-mapper's do until reboot: the configuration file is the persistent definition,
+// and `ferryctl config save` writes them into it (docs/adr/0006-config-save-and-reload.md).
 #pragma once
 
 #include <memory>

@@ -34,6 +34,7 @@ struct Network {
   IpAddress base;
   int prefix_bits = 128;  // in IPv6 terms: an IPv4 /8 is stored as /104
   bool Contains(const IpAddress& a) const;
+  bool operator==(const Network&) const = default;
 };
 Result<Network> ParseNetwork(std::string_view cidr);
 

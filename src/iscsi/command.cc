@@ -268,6 +268,7 @@ void Connection::Execute(std::shared_ptr<Command> c) {
   Command* raw = c.get();
   raw->lu->Execute(raw->task, [this, c = std::move(c)]() mutable {
     --executing_;
+    session_io_.Count(c->task, c->lu->device().geometry().block_size);
     auto it = commands_.find(c->pdu.itt);
     if (it != commands_.end() && it->second == c) commands_.erase(it);
     if (closed_) return MaybeReap();
@@ -494,7 +495,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
       // target, this one once its response is out.
       if (static_cast<TmfFunction>(p.function) == TmfFunction::kTargetColdReset) {
         cold_reset = true;
-        if (target_ != nullptr) server_->CloseSessionsOf(target_, this, "target cold reset");
+        if (target_ != nullptr) server_->CloseSessionsOf(target_.get(), this, "target cold reset");
       }
       break;
     case TmfFunction::kTaskReassign: response = 4; break;  // needs ERL 2

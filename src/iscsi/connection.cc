@@ -66,13 +66,79 @@ void Connection::Shutdown() {
                       .param3 = static_cast<uint16_t>(std::max<int64_t>(1, grace.count() / 1000))},
       &out.bhs);
   Send(std::move(out));
-  FERRY_LOG_INFO("iscsi: asking {} ({}) to log out: the target is stopping", params_.initiator_name,
-                 peer_);
+  FERRY_LOG_INFO("iscsi: asking {} ({}) to log out: {}", params_.initiator_name, peer_,
+                 logout_why_.empty() ? "the target is stopping" : logout_why_);
   if (nop_timer_ != 0) reactor_->CancelTimer(nop_timer_);
   nop_timer_ = reactor_->RunAfter(grace, [this] {
     nop_timer_ = 0;
-    Close("target stopping (no logout)");
+    Close(logout_why_.empty() ? "target stopping (no logout)" : logout_why_ + " (no logout)");
   });
+}
+
+void Connection::Revoke(std::string_view why) {
+  if (closed_ || logout_why_.size()) return;
+  logout_why_ = std::string(why);
+  if (target_ != nullptr && full_feature_) {
+    SetLuns({});  // no command reaches a logical unit from now on
+    server_->UpdateSessionLuns(this, {});
+  }
+  Shutdown();
+}
+
+namespace {
+
+bool SameCredentials(const ChapCredentials* a, const ChapCredentials* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  return a->user == b->user && a->secret == b->secret && a->mutual_user == b->mutual_user &&
+         a->mutual_secret == b->mutual_secret;
+}
+
+}  // namespace
+
+void Connection::Retarget(std::shared_ptr<const Target> t) {
+  if (closed_ || target_ == nullptr || acl_ == nullptr || !logout_why_.empty()) return;
+  IpAddress peer_ip;
+  const Acl* acl =
+      ParsePeerAddress(peer_, &peer_ip) ? t->Authorize(params_.initiator_name, peer_ip) : nullptr;
+  if (acl == nullptr) return Revoke("the target's ACL no longer admits it");
+  if (!SameCredentials(acl->chap.get(), chap_creds_.get())) {
+    return Revoke("its CHAP credentials changed");
+  }
+  const PortalGroup* group = t->GroupFor(local_);
+  if (group == nullptr || group->tag != tpgt_) return Revoke("its portal group changed");
+  const LunView before = luns_;
+  target_ = std::move(t);
+  acl_ = acl;
+  SetLuns(target_->ViewFor(*acl_));
+  // SPC-4 6.33: a LUN added, removed or now naming another logical unit changes the
+  // REPORT LUNS data; the same logical unit reopened (same NAA) or with another write
+  // protection changes its INQUIRY data (and maybe its capacity).
+  auto same_unit = [](const SessionLun& a, const SessionLun& b) {
+    return a.target_lun == b.target_lun &&
+           (a.lu == b.lu || a.lu->identity().naa == b.lu->identity().naa);
+  };
+  bool reported_luns = before.size() != luns_.size();
+  for (const auto& [n, v] : luns_) {
+    auto o = before.find(n);
+    reported_luns |= o == before.end() || !same_unit(o->second, v);
+  }
+  std::vector<uint64_t> numbers;
+  for (const auto& [n, v] : luns_) {
+    numbers.push_back(n);
+    if (reported_luns) v.lu->RaiseUnitAttentionFor(nexus_, scsi::Asc::kReportedLunsDataHasChanged);
+    auto o = before.find(n);
+    if (o == before.end() || !same_unit(o->second, v)) continue;
+    if (o->second.lu != v.lu || o->second.write_protect != v.write_protect) {
+      v.lu->RaiseUnitAttentionFor(nexus_, scsi::Asc::kInquiryDataHasChanged);
+    }
+    if (o->second.lu != v.lu &&
+        o->second.lu->device().geometry().size_bytes() != v.lu->device().geometry().size_bytes()) {
+      v.lu->RaiseUnitAttentionFor(nexus_, scsi::Asc::kCapacityDataHasChanged);
+    }
+  }
+  FERRY_LOG_INFO("iscsi: {} ({}): the target {} changed, {} LUNs now", peer_,
+                 params_.initiator_name, target_->config().name, numbers.size());
+  server_->UpdateSessionLuns(this, std::move(numbers));
 }
 
 void Connection::OnLunsChanged() {
@@ -445,8 +511,12 @@ void Connection::OnText(const TextRequestPdu& p) {
     for (const auto& t : server_->targets()) {
       const TargetConfig& tc = t->config();
       if (kv.value != "All" && kv.value != tc.name && !kv.value.empty()) continue;
-      if (kv.value.empty() && t.get() != target_) continue;  // "" = this session's target
-      if (params_.session_type == SessionType::kNormal && kv.value == "All" && t.get() != target_) {
+      // "" = this session's target
+      if (kv.value.empty() && (target_ == nullptr || tc.name != target_->config().name)) {
+        continue;
+      }
+      if (params_.session_type == SessionType::kNormal && kv.value == "All" &&
+          (target_ == nullptr || tc.name != target_->config().name)) {
         continue;  // RFC 7143 11.10.2: in a normal session, only the session's target
       }
       // Only targets this initiator may log in to (its ACL), and only if reachable here.

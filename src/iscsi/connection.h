@@ -44,11 +44,19 @@ class Connection {
   // The target is stopping: ask a logged-in session to log out (Async Message, logout
   // requested) and close after the server's logout grace; close anything else now.
   void Shutdown();
+  // The session may no longer use its target (reload: removed, or its ACL, CHAP or portal
+  // group changed): its LUNs go at once, and it is asked to log out as by Shutdown().
+  void Revoke(std::string_view why);
+  // Server::ReplaceTarget on this connection's reactor: moves the session to `t` if `t`
+  // still admits it as it logged in (ACL entry, CHAP credentials, portal group), with the
+  // unit attentions the change of its LUN view calls for; else Revoke().
+  void Retarget(std::shared_ptr<const Target> t);
   bool closed() const { return closed_; }
   io::Reactor* reactor() const { return reactor_; }
   uint64_t id() const { return id_; }
   SessionInfo info() const;
   uint64_t commands_seen() const { return commands_seen_.load(std::memory_order_relaxed); }
+  const SessionIo& session_io() const { return session_io_; }
   // The target's LUN table changed: rebuild the session's view, and tell the initiator
   // with REPORTED LUNS DATA HAS CHANGED on every LUN it sees now.
   void OnLunsChanged();
@@ -127,6 +135,7 @@ class Connection {
   bool reaped_ = false;
   bool draining_ = false;  // SendAndClose: no more reads
   std::string close_why_;
+  std::string logout_why_;  // Revoke(): why the session must log out
 
   // Receive buffer: [rstart_, rend_) is received and not yet taken as PDUs. It grows to
   // the largest PDU the session allows (MaxRecvDataSegmentLength and digests). Before the
@@ -169,8 +178,8 @@ class Connection {
   std::string login_text_;   // accumulated across C=1 PDUs
   Negotiator negotiator_;
   SessionParams params_;
-  const Target* target_ = nullptr;
-  const Acl* acl_ = nullptr;
+  std::shared_ptr<const Target> target_;  // kept alive: a reload may replace it
+  const Acl* acl_ = nullptr;              // in *target_
   uint16_t tpgt_ = 1;
   bool tpgt_sent_ = false;
   enum class AuthState { kNone, kChapStarted, kDone };
@@ -195,6 +204,7 @@ class Connection {
   uint32_t next_ttt_ = 1;
   int executing_ = 0;                       // commands inside a logical unit
   std::atomic<uint64_t> commands_seen_{0};  // read by Server::Sessions() on other threads
+  SessionIo session_io_;                    // likewise
 
   // NOP-In pings.
   io::Reactor::Clock::time_point last_rx_{};

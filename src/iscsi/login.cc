@@ -42,6 +42,7 @@ bool ListHas(std::string_view list, std::string_view v) {
 void Connection::LoginFail(const LoginRequestPdu& p, uint8_t status_class, uint8_t detail,
                            std::string_view why, bool log) {
   server_->stats().login_failures++;
+  server_->stats().login_refusals[static_cast<size_t>(LoginRefusalOf(status_class, detail))]++;
   OutPdu out;
   Encode(LoginResponsePdu{.csg = p.csg,
                           .nsg = p.nsg,
@@ -75,7 +76,7 @@ bool Connection::IdentifyParties(const LoginRequestPdu& p, const std::vector<Key
       LoginFail(p, kInitiatorError, kDetailMissingParameter, "no TargetName");
       return false;
     }
-    const Target* t = server_->FindTarget(tname);
+    std::shared_ptr<const Target> t = server_->FindTarget(tname);
     const PortalGroup* group = t ? t->GroupFor(local_) : nullptr;
     if (group == nullptr) {  // unknown here, or not offered through this portal
       LoginFail(p, kInitiatorError, kDetailNotFound, "no target " + tname + " on " + local_);

@@ -138,11 +138,80 @@ Result<uint16_t> Server::Listen(const std::string& ip, uint16_t port) {
   });
   if (!l.ok()) return l.status();
   uint16_t bound = (*l)->port();
-  listeners_.push_back(std::move(l).value());
   const bool v6 = ip.find(':') != std::string::npos;
-  addresses_.push_back((v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(bound));
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    listeners_.push_back(std::move(l).value());
+    addresses_.push_back((v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(bound));
+  }
   FERRY_LOG_INFO("iscsi: listening on {}:{}", ip, bound);
   return bound;
+}
+
+void Server::StopListening(std::string_view address) {
+  std::lock_guard<std::mutex> g(targets_mu_);
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    if (addresses_[i] != address) continue;
+    listeners_[i]->Close();
+    addresses_[i].clear();
+    FERRY_LOG_INFO("iscsi: no longer listening on {}", address);
+  }
+}
+
+std::vector<std::string> Server::listen_addresses() const {
+  std::lock_guard<std::mutex> g(targets_mu_);
+  std::vector<std::string> out;
+  for (const std::string& a : addresses_) {
+    if (!a.empty()) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<Target>> Server::targets() const {
+  std::lock_guard<std::mutex> g(targets_mu_);
+  return targets_;
+}
+
+void Server::AddTarget(std::shared_ptr<Target> t) {
+  std::lock_guard<std::mutex> g(targets_mu_);
+  targets_.push_back(std::move(t));
+}
+
+Status Server::ReplaceTarget(std::shared_ptr<Target> t) {
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    auto it = std::find_if(targets_.begin(), targets_.end(),
+                           [&](const auto& x) { return x->config().name == t->config().name; });
+    if (it == targets_.end()) return NotFound("no target " + t->config().name);
+    *it = t;
+  }
+  RetargetSessions(t->config().name, t);
+  return Status::Ok();
+}
+
+Status Server::RemoveTarget(std::string_view name) {
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    auto it = std::find_if(targets_.begin(), targets_.end(),
+                           [&](const auto& x) { return x->config().name == name; });
+    if (it == targets_.end()) return NotFound("no target " + std::string(name));
+    targets_.erase(it);
+  }
+  RetargetSessions(std::string(name), nullptr);
+  return Status::Ok();
+}
+
+void Server::RetargetSessions(const std::string& name, const std::shared_ptr<const Target>& t) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [raw, s] : sessions_) {
+    if (s.discovery || s.target != name) continue;
+    conns_.at(raw)->reactor()->Post([w = std::weak_ptr<Connection>(conns_.at(raw)), t] {
+      auto conn = w.lock();
+      if (conn == nullptr) return;
+      if (t == nullptr) return conn->Revoke("its target was removed");
+      conn->Retarget(t);
+    });
+  }
 }
 
 void Server::set_options(ServerOptions o) {
@@ -165,7 +234,12 @@ void Server::OnAccept(int fd, std::string peer, size_t listener) {
   io::Reactor* w = workers_[next_worker_.fetch_add(1) % workers_.size()];
   const uint64_t id = next_conn_id_++;
   const std::string address(PeerAddressOf(peer));
-  auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), addresses_[listener], id);
+  std::string local;
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    local = addresses_[listener];
+  }
+  auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), std::move(local), id);
   std::vector<std::shared_ptr<Connection>> victims;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -250,7 +324,10 @@ void Server::PostTo(const std::shared_ptr<Connection>& c, void (*fn)(Connection&
 
 void Server::Stop() {
   stopping_ = true;
-  for (auto& l : listeners_) l->Close();
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    for (auto& l : listeners_) l->Close();
+  }
   DropLog::Counts pending;
   {
     std::lock_guard<std::mutex> l(drops_mu_);
@@ -265,15 +342,19 @@ void Server::Stop() {
 }
 
 bool Server::idle() const {
-  for (const auto& l : listeners_) {
-    if (!l->idle()) return false;
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    for (const auto& l : listeners_) {
+      if (!l->idle()) return false;
+    }
   }
   return connections() == 0;
 }
 
-const Target* Server::FindTarget(std::string_view name) const {
+std::shared_ptr<const Target> Server::FindTarget(std::string_view name) const {
+  std::lock_guard<std::mutex> g(targets_mu_);
   for (const auto& t : targets_) {
-    if (t->config().name == name) return t.get();
+    if (t->config().name == name) return t;
   }
   return nullptr;
 }
@@ -305,6 +386,11 @@ std::vector<SessionInfo> Server::Sessions() const {
   for (const auto& [c, s] : sessions_) {
     v.push_back(s);
     v.back().commands = c->commands_seen();
+    const SessionIo& io = c->session_io();
+    v.back().read_ops = io.read_ops.load(std::memory_order_relaxed);
+    v.back().read_bytes = io.read_bytes.load(std::memory_order_relaxed);
+    v.back().write_ops = io.write_ops.load(std::memory_order_relaxed);
+    v.back().write_bytes = io.write_bytes.load(std::memory_order_relaxed);
   }
   return v;
 }

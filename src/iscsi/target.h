@@ -23,6 +23,7 @@
 #include "iscsi/admission.h"
 #include "iscsi/chap.h"
 #include "iscsi/negotiation.h"
+#include "iscsi/session_stats.h"
 #include "scsi/logical_unit.h"
 
 namespace ferry::iscsi {
@@ -41,6 +42,8 @@ struct SessionInfo {
   bool data_digest = false;
   bool chap = false;
   uint64_t commands = 0;
+  // Block I/O of the session (SessionIo).
+  uint64_t read_ops = 0, read_bytes = 0, write_ops = 0, write_bytes = 0;
   std::vector<uint64_t> luns;  // initiator-visible LUNs
 };
 
@@ -134,6 +137,7 @@ struct ServerStats {
   std::atomic<uint64_t> login_failures{0};
   std::atomic<uint64_t> commands{0};
   std::atomic<uint64_t> rejects{0};
+  LoginRefusalCounts login_refusals{};  // login_failures by LoginRefusal
 };
 
 struct ServerOptions {
@@ -169,11 +173,28 @@ class Server {
          std::vector<io::Reactor*> workers = {});
   explicit Server(io::Reactor* reactor) : Server(reactor, {}) {}
   // Targets are added after Listen() so that their portal groups can name bound ports.
-  void AddTarget(std::shared_ptr<Target> t) { targets_.push_back(std::move(t)); }
+  // Targets change at run time (ferryd's reload) on the listening reactor; logins on other
+  // reactors see either the old or the new target, and sessions keep the Target they logged
+  // in to alive until they end.
+  void AddTarget(std::shared_ptr<Target> t);
+  // Puts `t` in place of the target of the same name; every session of that target is
+  // checked again (on its reactor): one the new ACL, CHAP credentials or portal groups no
+  // longer admit is asked to log out (RFC 7143 11.9.1) and loses its LUNs at once; the
+  // others move to `t` with the unit attentions their LUN view calls for (SPC-4 6.33):
+  // REPORTED LUNS DATA HAS CHANGED when a LUN appeared, went or now names another logical
+  // unit, INQUIRY DATA HAS CHANGED when a LUN's logical unit was reopened under the same
+  // identity or its write protection changed, CAPACITY DATA HAS CHANGED when its size did.
+  // NotFound when there is no such target.
+  Status ReplaceTarget(std::shared_ptr<Target> t);
+  // Removes the target: its sessions are asked to log out and lose their LUNs at once.
+  Status RemoveTarget(std::string_view name);
   ~Server();
 
-  // Starts listening; returns the bound port (port 0 picks one).
+  // Starts listening; returns the bound port (port 0 picks one). Listening reactor only.
   Result<uint16_t> Listen(const std::string& ip, uint16_t port);
+  // Stops listening on `address` (as listen_addresses() names it); connections that came in
+  // through it stay. Listening reactor only.
+  void StopListening(std::string_view address);
   // Stops accepting and ends every connection (on their reactors): sessions are asked to
   // log out (Async Message, RFC 7143 11.9.1) and closed after `logout_grace` if they do
   // not; connections still logging in close at once. Run the reactors until idle()
@@ -181,10 +202,11 @@ class Server {
   void Stop();
   bool idle() const;  // thread-safe
 
-  const Target* FindTarget(std::string_view name) const;
+  // Thread-safe (copies: targets change at run time).
+  std::shared_ptr<const Target> FindTarget(std::string_view name) const;
   // "ip:port" of every listening socket (IPv6 in brackets).
-  const std::vector<std::string>& listen_addresses() const { return addresses_; }
-  const std::vector<std::shared_ptr<Target>>& targets() const { return targets_; }
+  std::vector<std::string> listen_addresses() const;
+  std::vector<std::shared_ptr<Target>> targets() const;
   // Before Listen().
   void set_options(ServerOptions o);
   const ServerOptions& options() const { return options_; }
@@ -238,10 +260,17 @@ class Server {
   void OnAccept(int fd, std::string peer, size_t listener);
   void LogDrops(const DropLog::Counts& c) const;
 
+  // Posts Connection::Retarget(t) to every session of the target named `name`.
+  void RetargetSessions(const std::string& name, const std::shared_ptr<const Target>& t);
+
   io::Reactor* reactor_;
-  std::vector<std::shared_ptr<Target>> targets_;
+  mutable std::mutex targets_mu_;
+  std::vector<std::shared_ptr<Target>> targets_;  // guarded by targets_mu_
   std::vector<io::Reactor*> workers_;
   std::atomic<size_t> next_worker_{0};
+  // By index (a listener's callback knows its index); a listener that stopped stays, closed,
+  // with its address empty. Changed on the listening reactor, read anywhere: guarded by
+  // targets_mu_.
   std::vector<std::unique_ptr<io::TcpListener>> listeners_;
   std::vector<std::string> addresses_;
   mutable std::mutex mu_;
