@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <iomanip>
 
 #include "base/size_parse.h"
@@ -155,9 +156,15 @@ void PrintLuns(const json& r, std::ostream& out) {
   PrintTable(rows, out);
 }
 
+std::string DefaultAdminSocket() {
+  std::error_code ec;
+  return std::filesystem::exists(kServiceAdminSocket, ec) ? kServiceAdminSocket : kStateAdminSocket;
+}
+
 void AddAdminCommands(CLI::App& app, AdminArgs* args) {
   app.add_option("--socket", args->socket,
-                 std::string("ferryd's admin socket (default ") + kDefaultAdminSocket + ")");
+                 std::string("ferryd's admin socket (default ") + kServiceAdminSocket +
+                     " when it exists, else " + kStateAdminSocket + ")");
   struct Cmd {
     const char* name;
     const char* help;
@@ -168,6 +175,7 @@ void AddAdminCommands(CLI::App& app, AdminArgs* args) {
     app.add_subcommand(c.name, c.help)->add_flag("--json", args->json, "print ferryd's JSON");
   }
   AddVolumeCommands(app, &args->volume);
+  AddConfigCommands(app, &args->config);
   CLI::App* lun = app.add_subcommand("lun", "change a target's LUNs while ferryd runs");
   lun->require_subcommand(1);
   CLI::App* add =
@@ -204,6 +212,9 @@ int RunLun(CLI::App& lun, const AdminArgs& args, std::ostream& out, std::ostream
 
 int RunAdmin(CLI::App& app, const AdminArgs& args, std::ostream& out, std::ostream& err) {
   if (CLI::App* lun = app.get_subcommand("lun"); lun->parsed()) return RunLun(*lun, args, out, err);
+  if (CLI::App* c = app.get_subcommand("config"); c->parsed()) {
+    return RunConfig(*c, args.socket, args.config, out, err);
+  }
   if (CLI::App* v = app.get_subcommand("volume"); v->parsed()) {
     return RunVolume(*v, args.socket, args.volume, out, err);
   }

@@ -11,14 +11,20 @@
 #include <vector>
 
 #include "base/status.h"
+#include "cli/config_commands.h"
 #include "cli/volume_commands.h"
 
 namespace ferry::cli {
 
-inline constexpr const char* kDefaultAdminSocket = "/var/lib/ferry/ferryd.sock";
+// The service's socket (ferryd.service: RuntimeDirectory=ferry), else where a ferryd with
+// the default state directory puts it.
+inline constexpr const char* kServiceAdminSocket = "/run/ferry/ferryd.sock";
+inline constexpr const char* kStateAdminSocket = "/var/lib/ferry/ferryd.sock";
+// kServiceAdminSocket when it exists, else kStateAdminSocket.
+std::string DefaultAdminSocket();
 
 struct AdminArgs {
-  std::string socket = kDefaultAdminSocket;
+  std::string socket = DefaultAdminSocket();
   bool json = false;
   // ferryctl lun add|remove TARGET LUN [BACKSTORE] [--write-protect]
   std::string target;
@@ -26,6 +32,7 @@ struct AdminArgs {
   std::string backstore;
   bool write_protect = false;
   VolumeArgs volume;  // ferryctl volume ...
+  ConfigArgs config;  // ferryctl config ...
 };
 
 // One request, one answer: the "result" member, or the error ferryd returned.

@@ -8,6 +8,7 @@
 
 #include "cli/admin_commands.h"
 #include "cli/copy_command.h"
+#include "cli/fuse_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ferryctl: control and use Ferry storage (copy offload)", "ferryctl"};
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   CLI::App* copy = ferry::cli::AddCopyCommand(app, &copy_args);
   ferry::cli::AdminArgs admin_args;
   ferry::cli::AddAdminCommands(app, &admin_args);
+  ferry::cli::FuseArgs fuse_args;
+  CLI::App* fuse = ferry::cli::AddFuseCommands(app, &fuse_args);
   try {  // NOLINT: CLI11 reports parse errors as exceptions; they stop here
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +33,9 @@ int main(int argc, char** argv) {
       console.width = ws.ws_col;
     }
     return ferry::cli::RunCopy(copy_args, console);
+  }
+  if (fuse->parsed()) {
+    return ferry::cli::RunFuse(*fuse, admin_args.socket, fuse_args, std::cout, std::cerr);
   }
   const int rc = ferry::cli::RunAdmin(app, admin_args, std::cout, std::cerr);
   return rc >= 0 ? rc : ferry::cli::kExitUsage;

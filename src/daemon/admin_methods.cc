@@ -5,6 +5,8 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "daemon/config_methods.h"
+#include "daemon/fuse_methods.h"
 #include "daemon/volume_methods.h"
 
 namespace ferry::daemon {
@@ -209,7 +211,8 @@ Status HandleSync(DaemonState& d, const AdminRequest& req, json* result) {
   } else {
     return Unimplemented("unknown method '" + req.method +
                          "' (status, sessions, luns, lun_map, lun_unmap, " +
-                         std::string(kVolumeMethodNames) + ")");
+                         std::string(kVolumeMethodNames) + ", " + kFuseMethodNames + ", " +
+                         kConfigMethodNames + ")");
   }
   return Status::Ok();
 }
@@ -218,6 +221,7 @@ Status HandleSync(DaemonState& d, const AdminRequest& req, json* result) {
 
 void HandleAdmin(DaemonState& d, const AdminRequest& req, AdminServer::Reply reply) {
   if (HandleVolumeMethod(d, req, reply)) return;
+  if (HandleConfigMethod(d, req, reply)) return;
   json result;
   Status st = HandleSync(d, req, &result);
   reply(std::move(st), std::move(result));

@@ -1,9 +1,10 @@
 // The admin socket's methods (JSON-RPC, see admin.h), run on ferryd's main reactor:
 //   status, sessions, luns         what is there
 //   lun_map {target, lun, backstore, write_protect?}, lun_unmap {target, lun}
-//                                  change a target's LUNs at run time (not written back to
-//                                  the configuration file); sessions of the target get
-//                                  REPORTED LUNS DATA HAS CHANGED.
+//                                  change a target's LUNs at run time (written to the
+//                                  configuration file only by config_save); sessions of
+//                                  the target get REPORTED LUNS DATA HAS CHANGED.
+//   config_*                       save, reload, diff the configuration (config_methods.h)
 //   volume_*                       volumes (volume_methods.h)
 #pragma once
 
@@ -28,6 +29,15 @@ struct DaemonState {
   iscsi::Server* server = nullptr;
   std::shared_ptr<scsi::CopyManager> copy;  // third-party copy of every LU
   std::unique_ptr<VolumeEnv> volume_env;    // where volume tables are built
+  // The configuration file ferryd started with (--config); empty: the embedded default.
+  // `ferryctl config reload` and SIGHUP read it again (reload.h).
+  std::string config_path;
+  // Each configured portal (PortalKey) -> the address it listens on.
+  std::map<std::string, std::string> bound;
+  // Volumes of `config`: the generation of their volume while its table is the configured
+  // one (RunningConfig writes the configured text then, else the volume's own).
+  std::map<std::string, uint64_t> config_generations;
+  bool reloading = false;  // a reload is under way (reload.h)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -415,6 +415,34 @@ Status ParseTarget(const std::string& name, const Obj& t, const Config& c, Targe
   return Status::Ok();
 }
 
+// "fuse": the mount point and the devices shown as files (docs/fuse.md).
+Status ParseFuse(const Obj& top, Config* c) {
+  const json* v = top.Get("fuse");
+  if (v == nullptr) return Status::Ok();
+  const Obj o(*v, Child(top.path(), "fuse"));
+  FERRY_RETURN_IF_ERROR(o.Check({"mount_point", "devices", "allow_other", "read_only"}));
+  FuseConfig f;
+  FERRY_RETURN_IF_ERROR(o.Str("mount_point", &f.mount_point, true));
+  if (f.mount_point.front() != '/') {
+    return Bad(Child(o.path(), "mount_point"), "must be an absolute path");
+  }
+  FERRY_RETURN_IF_ERROR(o.Strings("devices", &f.devices));
+  for (size_t i = 0; i < f.devices.size(); ++i) {
+    const std::string& d = f.devices[i];
+    const std::string path = Index(Child(o.path(), "devices"), i);
+    if (c->FindBackstore(d) == nullptr && c->FindVolume(d) == nullptr) {
+      return Bad(path, "no backstore or volume named '" + d + "'");
+    }
+    if (std::find(f.devices.begin(), f.devices.begin() + i, d) != f.devices.begin() + i) {
+      return Bad(path, "'" + d + "' is listed twice");
+    }
+  }
+  FERRY_RETURN_IF_ERROR(o.Bool("allow_other", &f.allow_other));
+  FERRY_RETURN_IF_ERROR(o.Bool("read_only", &f.read_only));
+  c->fuse = std::move(f);
+  return Status::Ok();
+}
+
 // Every named section: an object of name -> object.
 template <typename Fn>
 Status ForEachNamed(const Obj& top, std::string_view key, Fn fn) {
@@ -507,6 +535,35 @@ Status ParseGlobals(const Obj& top, Config* c) {
   return Status::Ok();
 }
 
+// "metrics": {"listen": "ip:port"} (port 9560 when omitted); "log": {"format", "file"}.
+Status ParseMetricsAndLog(const Obj& top, Config* c) {
+  if (const json* m = top.Get("metrics")) {
+    Obj mob(*m, Child(top.path(), "metrics"));
+    FERRY_RETURN_IF_ERROR(mob.Check({"listen"}));
+    std::string listen;
+    FERRY_RETURN_IF_ERROR(mob.Str("listen", &listen, /*required=*/true));
+    auto p = ParsePortal(listen);
+    if (!p.ok()) return Bad(Child(mob.path(), "listen"), p.status().message());
+    const bool has_port = listen.find("]:") != std::string::npos ||
+                          (listen.front() != '[' && listen.find(':') != std::string::npos);
+    if (!has_port) p->port = 9560;
+    c->metrics_listen = p->Text();
+  }
+  if (const json* l = top.Get("log")) {
+    Obj lob(*l, Child(top.path(), "log"));
+    FERRY_RETURN_IF_ERROR(lob.Check({"format", "file"}));
+    FERRY_RETURN_IF_ERROR(lob.Str("format", &c->log_format));
+    if (!c->log_format.empty() && c->log_format != "text" && c->log_format != "json") {
+      return Bad(Child(lob.path(), "format"), "must be \"text\" or \"json\"");
+    }
+    FERRY_RETURN_IF_ERROR(lob.Str("file", &c->log_file));
+    if (lob.Has("file") && c->log_file.empty()) {
+      return Bad(Child(lob.path(), "file"), "must not be empty (omit it to log to stdout)");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Config> ParseConfig(std::string_view text) {
@@ -519,12 +576,28 @@ Result<Config> ParseConfig(std::string_view text) {
   if (j.is_discarded()) return InvalidArgument("$: not valid JSON");
   Config c;
   const Obj top(j, "$");
-  FERRY_RETURN_IF_ERROR(
-      top.Check({"state_dir", "admin_socket", "chap_algorithms", "discovery", "nop_interval_s",
-                 "nop_timeout_s", "login_timeout_s", "first_pdu_timeout_s", "max_connections",
-                 "max_prelogin_connections", "max_prelogin_per_address", "copy", "sanitize",
-                 "auth_groups", "backstores", "volumes", "targets"}));
+  FERRY_RETURN_IF_ERROR(top.Check({"state_dir",
+                                   "admin_socket",
+                                   "chap_algorithms",
+                                   "discovery",
+                                   "nop_interval_s",
+                                   "nop_timeout_s",
+                                   "login_timeout_s",
+                                   "first_pdu_timeout_s",
+                                   "max_connections",
+                                   "max_prelogin_connections",
+                                   "max_prelogin_per_address",
+                                   "copy",
+                                   "sanitize",
+                                   "metrics",
+                                   "log",
+                                   "auth_groups",
+                                   "backstores",
+                                   "volumes",
+                                   "targets",
+                                   "fuse"}));
   FERRY_RETURN_IF_ERROR(ParseGlobals(top, &c));
+  FERRY_RETURN_IF_ERROR(ParseMetricsAndLog(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "auth_groups", [&](const std::string& n, Obj o) {
     c.auth_groups.emplace_back();
     return ParseAuthGroup(n, o, &c.auth_groups.back());
@@ -537,6 +610,7 @@ Result<Config> ParseConfig(std::string_view text) {
     return ParseBackstore(n, o, &c.backstores.back());
   }));
   FERRY_RETURN_IF_ERROR(ParseVolumes(top, &c));
+  FERRY_RETURN_IF_ERROR(ParseFuse(top, &c));
   FERRY_RETURN_IF_ERROR(ForEachNamed(top, "targets", [&](const std::string& n, Obj o) {
     c.targets.emplace_back();
     return ParseTarget(n, o, c, &c.targets.back());

@@ -21,6 +21,13 @@
 #include "iscsi/chap.h"
 #include "scsi/alua.h"
 
+namespace ferry::backends {
+// Configurations compare equal when their parameters do, types included.
+inline bool operator==(const ParamValue& a, const ParamValue& b) {
+  return a.kind == b.kind && a.text == b.text;
+}
+}  // namespace ferry::backends
+
 namespace ferry::daemon {
 
 struct BackstoreConfig {
@@ -35,6 +42,7 @@ struct BackstoreConfig {
   std::string product;  // INQUIRY product id; default: the backstore name
 
   bool is_volume() const { return type == kVolumeType; }
+  bool operator==(const BackstoreConfig&) const = default;
   // The CHAP credentials a backend logs in with (an "auth_group" parameter), or empty.
   std::string auth_group() const;
   static constexpr std::string_view kVolumeType = "volume";
@@ -47,6 +55,7 @@ struct BackstoreConfig {
 struct VolumeConfig {
   std::string name;
   std::string table;  // lines joined with '\n'; line numbers count from the first
+  bool operator==(const VolumeConfig&) const = default;
 };
 
 // CHAP credentials by reference: secrets live in files (mode 0600), never in the config.
@@ -56,12 +65,14 @@ struct AuthGroupConfig {
   std::string secret_file;
   std::string mutual_user;  // empty: one-way CHAP
   std::string mutual_secret_file;
+  bool operator==(const AuthGroupConfig&) const = default;
 };
 
 struct LunMapConfig {
   uint64_t lun = 0;  // the target's LUN
   uint64_t as = 0;   // the LUN number the initiator sees
   bool write_protect = false;
+  bool operator==(const LunMapConfig&) const = default;
 };
 
 struct AclConfig {
@@ -70,12 +81,14 @@ struct AclConfig {
   std::string auth_group;  // empty: the target's
   bool write_protect = false;
   std::optional<std::vector<LunMapConfig>> luns;  // absent: every LUN as numbered
+  bool operator==(const AclConfig&) const = default;
 };
 
 struct PortalConfig {
   std::string ip;
   uint16_t port = 3260;
   std::string Text() const;  // "ip:port", IPv6 in brackets
+  bool operator==(const PortalConfig&) const = default;
 };
 
 struct PortalGroupConfig {
@@ -85,12 +98,14 @@ struct PortalGroupConfig {
   // target port group, and whether the group is the preferred path (PREF).
   scsi::AluaState alua_state = scsi::AluaState::kActiveOptimized;
   bool preferred = false;
+  bool operator==(const PortalGroupConfig&) const = default;
 };
 
 struct TargetLunConfig {
   uint64_t lun = 0;
   std::string backstore;
   bool write_protect = false;
+  bool operator==(const TargetLunConfig&) const = default;
 };
 
 struct TargetConfig {
@@ -100,6 +115,16 @@ struct TargetConfig {
   std::vector<TargetLunConfig> luns;
   std::string auth_group;       // CHAP for every initiator; empty: none
   std::vector<AclConfig> acls;  // empty: open to every initiator
+  bool operator==(const TargetConfig&) const = default;
+};
+
+// The FUSE mount (docs/fuse.md): backstores and volumes as files under `mount_point`.
+struct FuseConfig {
+  std::string mount_point;           // an absolute path to an existing directory
+  std::vector<std::string> devices;  // backstores and volumes shown as files at start
+  bool allow_other = false;          // other users may open the files (modes still apply)
+  bool read_only = false;            // every file read-only
+  bool operator==(const FuseConfig&) const = default;
 };
 
 struct Config {
@@ -123,14 +148,22 @@ struct Config {
   uint32_t token_timeout_s = 60;
   // SANITIZE OVERWRITE: bytes per second each logical unit is overwritten at (0: no cap).
   uint64_t sanitize_bandwidth = 0;
+  // "metrics": the HTTP listener for /metrics and /healthz, "ip:port" (docs/metrics.md);
+  // empty: no listener.
+  std::string metrics_listen;
+  // "log": "text" or "json" lines; a file to append to (empty: standard output).
+  std::string log_format;
+  std::string log_file;
   std::vector<BackstoreConfig> backstores;
   std::vector<VolumeConfig> volumes;
   std::vector<AuthGroupConfig> auth_groups;
   std::vector<TargetConfig> targets;
+  std::optional<FuseConfig> fuse;  // absent: no mount (ferryctl fuse refuses)
 
   const BackstoreConfig* FindBackstore(std::string_view name) const;
   const VolumeConfig* FindVolume(std::string_view name) const;
   const AuthGroupConfig* FindAuthGroup(std::string_view name) const;
+  bool operator==(const Config&) const = default;
 };
 
 Result<Config> ParseConfig(std::string_view json_text);

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,7 +13,11 @@
 #include "daemon/admin.h"
 #include "daemon/admin_methods.h"
 #include "daemon/config.h"
+#include "daemon/config_methods.h"
+#include "daemon/fuse_methods.h"
 #include "daemon/identity.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
 #include "daemon/setup.h"
 #include "daemon/volumes.h"
 #include "io/reactor.h"
@@ -23,6 +28,9 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void OnStop(int) { g_stop = 1; }
+// SIGHUP: reopen the log file and reload the configuration file (reload.h).
+volatile std::sig_atomic_t g_reload = 0;
+extern "C" void OnReload(int) { g_reload = 1; }
 
 using json = nlohmann::json;
 
@@ -86,11 +94,18 @@ void PrintBanner(const DaemonState& r, const std::string& admin_path) {
   std::fflush(stdout);
 }
 
+// The service manager's status line once ferryd serves (notify.h).
+std::string ServingStatus(const DaemonState& r, const std::string& admin_path) {
+  std::string s = "serving " + std::to_string(r.config.targets.size()) + " target(s) on";
+  for (const std::string& a : r.server->listen_addresses()) s += " " + a;
+  return s + "; admin socket " + admin_path;
+}
+
 // Listens on every portal of every portal group (once each; port 0 once per place of a portal group
 // in its target), then adds the targets with their portals as bound (port 0 becomes the port the
 // kernel picked).
-Status ListenAndAddTargets(const DaemonState& r, iscsi::Server* server) {
-  std::map<std::string, std::string> bound;  // configured portal -> listening address
+Status ListenAndAddTargets(DaemonState& r, iscsi::Server* server) {
+  std::map<std::string, std::string>& bound = r.bound;  // configured portal -> listening address
   for (const TargetConfig& t : r.config.targets) {
     for (size_t gi = 0; gi < t.portal_groups.size(); ++gi) {
       for (const PortalConfig& p : t.portal_groups[gi].portals) {
@@ -103,6 +118,22 @@ Status ListenAndAddTargets(const DaemonState& r, iscsi::Server* server) {
   }
   for (auto& t : MakeTargets(r.config, r.setup, bound)) server->AddTarget(std::move(t));
   return Status::Ok();
+}
+
+// SIGHUP (logrotate's postrotate, systemd's ExecReload): the log file reopened, and the
+// configuration file read again and its difference applied, as `ferryctl config reload`.
+void OnSighup(DaemonState& r) {
+  ReopenLogs();
+  if (r.config_path.empty()) {
+    FERRY_LOG_INFO(
+        "ferryd: SIGHUP: logs reopened; no configuration file to reload (the "
+        "embedded default runs)");
+    return;
+  }
+  FERRY_LOG_INFO("ferryd: SIGHUP: reloading {}", r.config_path);
+  ReloadAndNotify(r, [](Status st, const nlohmann::json& result) {
+    if (st.ok()) FERRY_LOG_INFO("ferryd: reloaded: {}", result.value("text", std::string()));
+  });
 }
 
 // Makes every completed write durable before ferryd exits. Returns how many failed.
@@ -167,6 +198,7 @@ int RunDaemon(const DaemonOptions& o) {
   if (!SetLogLevel(o.log_level)) return Fail(2, "unknown --log-level '" + o.log_level + "'");
   auto config = LoadConfig(o);
   if (!config.ok()) return Fail(2, config.status().message());
+  if (Status st = ConfigureDaemonLogs(o, *config); !st.ok()) return Fail(2, st.message());
   // Before the state, so that it outlives the devices: a remote device closes its sessions
   // on the reactors it used.
   auto reactor = io::Reactor::Create({.name = "ferryd"});
@@ -175,6 +207,7 @@ int RunDaemon(const DaemonOptions& o) {
       .config = std::move(*config), .setup = {}, .state_dir = o.state_dir, .server = nullptr};
   if (r.state_dir.empty()) r.state_dir = r.config.state_dir;
   if (r.state_dir.empty()) r.state_dir = "/var/lib/ferry";
+  if (!o.config_path.empty()) r.config_path = std::filesystem::absolute(o.config_path).string();
   if (o.check_only) {
     std::printf(
         "ferryd: %s is valid (%zu backstores, %zu volumes, %zu targets; volume tables are "
@@ -183,6 +216,7 @@ int RunDaemon(const DaemonOptions& o) {
         r.config.targets.size());
     return 0;
   }
+  notify::Status("starting: opening backstores and volumes");
   auto setup = Prepare(r.config, r.state_dir);
   if (!setup.ok()) return Fail(2, setup.status().message());
   r.setup = std::move(*setup);
@@ -218,36 +252,60 @@ int RunDaemon(const DaemonOptions& o) {
                       .max_prelogin_connections = r.config.max_prelogin_connections,
                       .max_prelogin_per_address = r.config.max_prelogin_per_address});
   if (Status st = ListenAndAddTargets(r, &server); !st.ok()) return Fail(1, st.message());
+  NoteConfigGenerations(r);  // what RunningConfig compares volume tables against
   std::string admin_path = o.admin_socket;
   if (admin_path.empty()) admin_path = r.config.admin_socket;
   if (admin_path.empty()) admin_path = r.state_dir + "/ferryd.sock";
-  auto admin = AdminServer::Start(reactor->get(), admin_path,
-                                  [&r](const AdminRequest& req, AdminServer::Reply reply) {
-                                    HandleAdmin(r, req, std::move(reply));
-                                  });
+  std::unique_ptr<fuse::Mount> fuse_mount;  // the "fuse" section's, if any (fuse_methods.h)
+  if (Status st = StartFuse(r, reactor->get(), &fuse_mount); !st.ok()) return Fail(1, st.message());
+  auto admin =
+      AdminServer::Start(reactor->get(), admin_path,
+                         [&r, &fuse_mount](const AdminRequest& req, AdminServer::Reply reply) {
+                           if (HandleFuseMethod(r, fuse_mount.get(), req, reply)) return;
+                           HandleAdmin(r, req, std::move(reply));
+                         });
   if (!admin.ok()) return Fail(1, admin.status().message());
+  auto metrics = MetricsService::Start(o, r, reactor->get());  // null: metrics.listen unset
+  if (!metrics.ok()) return Fail(1, metrics.status().message());
   PrintBanner(r, admin_path);
+  notify::Ready(ServingStatus(r, admin_path));  // every portal bound, the admin socket up
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = OnReload;
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
   io::Reactor* re = reactor->get();
+  notify::StartWatchdog(re);  // pinged from this reactor: a hung main loop stops the pings
   // The signal handler only sets g_stop: this timer notices it, and keeps ticking while
   // connections on the other reactors wind down, so that RunUntil checks idle() again.
   bool stopping = false;
   std::function<void()> poll = [&] {
     if (g_stop && !stopping) {
       stopping = true;
+      notify::Stopping();
+      if (*metrics) (*metrics)->SetStopping();
       (*admin)->Stop();
       server.Stop();
-      r.copy->CancelAll();  // background copies (IMMED) stop with the sessions
+      r.copy->CancelAll();                 // background copies (IMMED) stop with the sessions
+      if (fuse_mount) fuse_mount->Stop();  // detached now, also with a writer on it
     }
     if (stopping) ResumeSuspendedVolumes(r.setup);
+    if (g_reload && !stopping) {
+      g_reload = 0;
+      OnSighup(r);
+    }
     re->RunAfter(std::chrono::milliseconds(100), [&] { poll(); });
   };
   poll();
-  re->RunUntil([&] { return g_stop && server.idle() && r.copy->metrics().active == 0; });
+  re->RunUntil([&] {
+    return g_stop && server.idle() && r.copy->metrics().active == 0 &&
+           (!fuse_mount || fuse_mount->idle());
+  });
+  fuse_mount.reset();
+  metrics->reset();  // while this thread still owns the state its scrapes read
   admin->reset();
   extra.reset();  // every connection is gone: stop the other reactors
   const int unflushed = FlushBackstores(re, r.setup);

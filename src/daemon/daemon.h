@@ -14,6 +14,12 @@ struct DaemonOptions {
   std::string lun_size = "1G";  // embedded default only
   std::string admin_socket;     // empty: the config's, else <state_dir>/ferryd.sock
   std::string log_level = "info";
+  // "text" or "json"; empty: the config's, else text.
+  std::string log_format;
+  // Empty: the config's, else standard output.
+  std::string log_file;
+  // /metrics on IP:PORT; empty: the config's, else none.
+  std::string metrics_listen;
   unsigned reactors = 0;    // event loops (threads); 0: one per core
   bool check_only = false;  // --check: validate the configuration and exit
 };

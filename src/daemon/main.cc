@@ -26,6 +26,15 @@ int main(int argc, char** argv) {
   app.add_option("--admin-socket", o.admin_socket,
                  "admin socket path (default: <state-dir>/ferryd.sock)");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off");
+  app.add_option("--log-format", o.log_format,
+                 "text or json (one object a line); overrides the config's log.format")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-file", o.log_file,
+                 "append the log to this file (reopened on SIGHUP, for logrotate); overrides the "
+                 "config's log.file");
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "serve /metrics and /healthz on IP:PORT (docs/metrics.md; overrides the "
+                 "config's metrics.listen; default: off)");
   app.add_option("--reactors", o.reactors,
                  "event loops serving connections (default: one per core)")
       ->check(CLI::Range(1u, 256u));
