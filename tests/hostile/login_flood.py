@@ -227,8 +227,9 @@ def check_flood_and_initiator(pid, port, procs, figures):
         if flood.deadline_closes == 0:
             raise AssertionError("no connection was closed by the first-PDU deadline")
         # Ages are counted from connect(): a SYN that found ferryd's accept queue full is
-        # sent again by TCP 1 s later, and the deadline runs from accept.
-        if flood.oldest_close_s > FIRST_PDU_DEADLINE_S + 1.5:
+        # sent again by TCP 1 s later, and again 2 s after that, and the deadline runs from
+        # accept. Still far below the 15 s login timeout this deadline exists to undercut.
+        if flood.oldest_close_s > FIRST_PDU_DEADLINE_S + 3.5:
             raise AssertionError("a connection without a Login PDU lived %.2f s" % (
                 flood.oldest_close_s))
         logins(url, procs, "slow")
