@@ -11,12 +11,18 @@ all: build
 deps:
 	scripts/install-deps
 
+# Ninja (scripts/install-deps installs it) schedules the compiles of every library at once;
+# asked in the recipe, after deps, so that a fresh machine uses it on the first build too.
+GENERATOR = $$(command -v ninja >/dev/null && echo -G Ninja)
+
+# The plain build compiles the libraries in batches (FERRY_UNITY_BUILD, CMakeLists.txt);
+# the ASan+UBSan build compiles every source on its own.
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake $(GENERATOR) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_BENCH=OFF \
-	  $(CMAKE_FLAGS)
+	cmake $(GENERATOR) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON \
+	  -DFERRY_BENCH=OFF -DFERRY_UNITY_BUILD=OFF $(CMAKE_FLAGS)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)

@@ -15,16 +15,14 @@
 
 namespace ferry::cli {
 namespace {
-
 using json = nlohmann::json;
+}  // namespace
 
 std::string Str(const json& j, const char* k) {
   auto it = j.find(k);
   if (it == j.end()) return "-";
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
-
-}  // namespace
 
 // Fixed-width columns sized to their widest cell.
 void PrintTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {

@@ -43,6 +43,8 @@ Result<nlohmann::json> CallAdmin(const std::string& socket, const std::string& m
 void PrintStatus(const nlohmann::json& r, std::ostream& out);
 void PrintSessions(const nlohmann::json& r, std::ostream& out);
 void PrintLuns(const nlohmann::json& r, std::ostream& out);
+// The string member `k` of `j`, another value as JSON, or "-" when absent: a table cell.
+std::string Str(const nlohmann::json& j, const char* k);
 // Fixed-width columns sized to their widest cell.
 void PrintTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out);
 

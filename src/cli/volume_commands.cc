@@ -43,12 +43,6 @@ Result<std::string> ReadTable(const VolumeArgs& args) {
   return text.str();
 }
 
-std::string Str(const json& j, const char* k) {
-  auto it = j.find(k);
-  if (it == j.end()) return "-";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
 }  // namespace
 
 CLI::App* AddVolumeCommands(CLI::App& app, VolumeArgs* args) {

@@ -18,7 +18,6 @@ namespace {
 constexpr uint8_t kDescriptorCodes[] = {0x02, 0x07, 0x0a, 0xe4};
 // SBC-3 block device ROD token limits (VPD 8Fh 0000h) and WRITE USING TOKEN sizing.
 constexpr uint16_t kRangeDescriptorsMax = kMaxRangeDescriptors;
-constexpr uint64_t kMaxTokenTransferBytes = 1ull << 30;
 constexpr uint64_t kOptimalTokenTransferBytes = 256ull << 20;
 constexpr uint32_t kConcurrentCopies = 255;
 

@@ -13,11 +13,6 @@
 namespace ferry::scsi {
 namespace {
 
-// The most one token represents, and one WRITE USING TOKEN writes (VPD 8Fh 0000h MAXIMUM
-// TOKEN TRANSFER SIZE): large enough for Windows' chunks, small enough that an emulated
-// copy finishes well inside an initiator's command timeout.
-constexpr uint64_t kMaxTokenTransferBytes = 1ull << 30;
-
 // Checks a range list against the LU: inside the capacity (LBA OUT OF RANGE), not
 // overlapping (INVALID FIELD pointing at the later range), not above the transfer size.
 // `list_offset`: where the first range descriptor sits in the parameter list.

@@ -7,8 +7,6 @@
 namespace ferry::scsi {
 namespace {
 
-Sense LengthError() { return MakeSense(SenseKey::kIllegalRequest, Asc::kParameterListLengthError); }
-
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 int HexValue(uint8_t c) {
@@ -165,7 +163,7 @@ void EncodeIscsiTransportId(std::string_view name, std::span<const uint8_t, 6> i
 // SPC-4 6.16.3 Basic PERSISTENT RESERVE OUT parameter list.
 std::variant<PrOutParams, Sense> DecodePrOutParams(PrOutAction action,
                                                    std::span<const uint8_t> params) {
-  if (params.size() < 24 || params.size() > kMaxPrOutParamBytes) return LengthError();
+  if (params.size() < 24 || params.size() > kMaxPrOutParamBytes) return ParameterListLengthError();
   PrOutParams p;
   p.reservation_key = LoadBe64(&params[0]);
   p.sa_reservation_key = LoadBe64(&params[8]);
@@ -173,13 +171,13 @@ std::variant<PrOutParams, Sense> DecodePrOutParams(PrOutAction action,
   p.all_tg_pt = params[20] & 0x04;
   p.aptpl = params[20] & 0x01;
   if (!p.spec_i_pt) {
-    if (params.size() != 24) return LengthError();
+    if (params.size() != 24) return ParameterListLengthError();
     return p;
   }
   if (action != PrOutAction::kRegister) return InvalidFieldInParameterList(20, 3);
-  if (params.size() < 28) return LengthError();
+  if (params.size() < 28) return ParameterListLengthError();
   // The list must hold every TransportID byte the length announces, and nothing more.
-  if (LoadBe32(&params[24]) != params.size() - 28) return LengthError();
+  if (LoadBe32(&params[24]) != params.size() - 28) return ParameterListLengthError();
   for (size_t off = 28; off < params.size();) {
     auto id = DecodeIscsiTransportId(params, off, params.size());
     if (const Sense* s = std::get_if<Sense>(&id)) return *s;
@@ -192,8 +190,8 @@ std::variant<PrOutParams, Sense> DecodePrOutParams(PrOutAction action,
 // SPC-4 6.16.4 REGISTER AND MOVE service action parameter list.
 std::variant<RegisterAndMoveParams, Sense> DecodeRegisterAndMoveParams(
     std::span<const uint8_t> params) {
-  if (params.size() < 24 || params.size() > kMaxPrOutParamBytes) return LengthError();
-  if (LoadBe32(&params[20]) != params.size() - 24) return LengthError();
+  if (params.size() < 24 || params.size() > kMaxPrOutParamBytes) return ParameterListLengthError();
+  if (LoadBe32(&params[20]) != params.size() - 24) return ParameterListLengthError();
   RegisterAndMoveParams p;
   p.reservation_key = LoadBe64(&params[0]);
   p.sa_reservation_key = LoadBe64(&params[8]);

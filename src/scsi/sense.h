@@ -137,6 +137,10 @@ Sense InvalidFieldInParameterList(uint16_t byte, std::optional<uint8_t> bit = st
 // ILLEGAL REQUEST with `asc` pointing at parameter-list byte `byte` (and `bit`).
 Sense ParameterListError(Asc asc, uint16_t byte, std::optional<uint8_t> bit = std::nullopt);
 inline Sense MakeSense(SenseKey k, Asc a) { return Sense{.key = k, .asc = a}; }
+// ILLEGAL REQUEST / PARAMETER LIST LENGTH ERROR (the list is shorter than its contents say).
+inline Sense ParameterListLengthError() {
+  return MakeSense(SenseKey::kIllegalRequest, Asc::kParameterListLengthError);
+}
 
 // Encodes fixed (70h, 18 bytes) or descriptor (72h) format sense into `out` (at least 18
 // bytes for fixed, kMaxSenseBytes for descriptor). Returns the bytes written.

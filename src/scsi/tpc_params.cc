@@ -30,8 +30,6 @@ constexpr uint8_t kCodeSetBinary = 1;
 constexpr uint8_t kCodeSetAscii = 2;
 constexpr uint8_t kMaxDesignatorBytes = 20;
 
-Sense LengthError() { return MakeSense(SenseKey::kIllegalRequest, Asc::kParameterListLengthError); }
-
 // Where the header fields sit: LID1 (SPC-4 6.4.3) and LID4 (6.5.3) differ in widths and
 // offsets, and field pointers name the field the initiator actually sent.
 struct HeaderLayout {
@@ -83,9 +81,9 @@ std::optional<Sense> WalkSegments(std::span<const uint8_t> params, size_t begin,
     if (list->segments.size() == kMaxSegmentDescriptors) {
       return ParameterListError(Asc::kTooManySegmentDescriptors, seg_len_field);
     }
-    if (end - pos < kSegmentHeaderBytes) return LengthError();
+    if (end - pos < kSegmentHeaderBytes) return ParameterListLengthError();
     const size_t bytes = kSegmentHeaderBytes + LoadBe16(&params[pos + 2]);
-    if (bytes > end - pos) return LengthError();
+    if (bytes > end - pos) return ParameterListLengthError();
     list->segments.push_back(Segment{.offset = static_cast<uint16_t>(pos)});
     pos += bytes;
   }
@@ -194,8 +192,8 @@ std::optional<Sense> DecodeLists(std::span<const uint8_t> params, const HeaderLa
     return ParameterListError(Asc::kInlineDataLengthExceeded, h.inline_len_field);
   }
   const uint64_t lists = uint64_t{len.cscd} + len.seg;
-  if (h.bytes + lists > params.size()) return LengthError();
-  if (lists > kMaxDescriptorListBytes) return LengthError();
+  if (h.bytes + lists > params.size()) return ParameterListLengthError();
+  if (lists > kMaxDescriptorListBytes) return ParameterListLengthError();
   if (len.cscd % kCscdBytes != 0) return InvalidFieldInParameterList(h.cscd_len_field);
   if (len.cscd / kCscdBytes > kMaxCscdDescriptors) {
     return ParameterListError(Asc::kTooManyTargetDescriptors, h.cscd_len_field);
@@ -223,11 +221,11 @@ std::optional<Sense> DecodeLists(std::span<const uint8_t> params, const HeaderLa
 std::optional<Sense> DecodeRanges(std::span<const uint8_t> params, size_t len_field,
                                   std::vector<BlockRange>* out) {
   const size_t begin = len_field + 2;
-  if (params.size() < begin) return LengthError();
+  if (params.size() < begin) return ParameterListLengthError();
   const size_t declared = size_t{LoadBe16(&params[0])} + 2;
-  if (declared > params.size()) return LengthError();
+  if (declared > params.size()) return ParameterListLengthError();
   const size_t list_len = LoadBe16(&params[len_field]);
-  if (begin + list_len > declared) return LengthError();
+  if (begin + list_len > declared) return ParameterListLengthError();
   const uint16_t field = static_cast<uint16_t>(len_field);
   if (list_len % kRangeBytes != 0 || list_len == 0) return InvalidFieldInParameterList(field);
   if (list_len / kRangeBytes > kMaxRangeDescriptors) {
@@ -244,7 +242,7 @@ std::optional<Sense> DecodeRanges(std::span<const uint8_t> params, size_t len_fi
 
 ExtendedCopyResult DecodeExtendedCopy(std::span<const uint8_t> params, bool lid4) {
   const HeaderLayout& h = lid4 ? kLid4Layout : kLid1Layout;
-  if (params.size() < h.bytes) return LengthError();
+  if (params.size() < h.bytes) return ParameterListLengthError();
   ExtendedCopyList list;
   Lengths len;
   if (auto s = DecodeHeader(params, lid4, &list, &len)) return *s;

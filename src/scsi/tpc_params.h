@@ -26,6 +26,10 @@ inline constexpr uint16_t kMaxSegmentDescriptors = 256;
 inline constexpr uint32_t kMaxDescriptorListBytes = 16384;
 inline constexpr uint32_t kMaxSegmentBytes = 1u << 30;  // MAXIMUM SEGMENT LENGTH
 inline constexpr uint16_t kMaxRangeDescriptors = 64;    // POPULATE TOKEN / WRITE USING TOKEN
+// The most one ROD token represents, and one WRITE USING TOKEN writes (VPD 8Fh 0000h MAXIMUM
+// TOKEN TRANSFER SIZE, in bytes here): large enough for Windows' chunks, small enough that an
+// emulated copy finishes well inside an initiator's command timeout.
+inline constexpr uint64_t kMaxTokenTransferBytes = 1ull << 30;
 // SPC-4 6.4.6.1 CSCD descriptor ID FFFFh: the LU that got the command.
 inline constexpr uint16_t kCscdIdReceivingLu = 0xffff;
 

@@ -22,11 +22,8 @@ struct Volume::Fanout {
   IoStatus status = IoStatus::kOk;
 };
 
-namespace {
-
-std::string Quoted(const std::string& name) { return "volume '" + name + "'"; }
-
-}  // namespace
+// "volume 'NAME'", for messages (volume.h).
+std::string VolumeLabel(std::string_view name) { return "volume '" + std::string(name) + "'"; }
 
 std::vector<std::unique_ptr<Volume::Fanout>>& Volume::FreeList() {
   thread_local std::vector<std::unique_ptr<Fanout>> list;
@@ -67,7 +64,7 @@ void Volume::CopyPin::Release() {
 
 Result<std::shared_ptr<Volume>> Volume::Create(std::string name, std::shared_ptr<Table> table) {
   if (name.empty()) return InvalidArgument("a volume needs a name");
-  if (table == nullptr) return InvalidArgument(Quoted(name) + " needs a table");
+  if (table == nullptr) return InvalidArgument(VolumeLabel(name) + " needs a table");
   return std::shared_ptr<Volume>(new Volume(std::move(name), std::move(table)));
 }
 
@@ -263,7 +260,7 @@ bool Volume::CanCopyFrom(const block::BlockDevice& src, std::string* why_not) co
     if (t.copy_granularity_bytes() != 0 && t.CanCopyFrom(src, &why)) return true;
   }
   if (why_not != nullptr) {
-    *why_not = why.empty() ? Quoted(name_) + " has no line that copies natively" : why;
+    *why_not = why.empty() ? VolumeLabel(name_) + " has no line that copies natively" : why;
   }
   return false;
 }

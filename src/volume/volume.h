@@ -52,6 +52,9 @@ class Reactor;
 
 namespace ferry::volume {
 
+// "volume 'NAME'", for messages.
+std::string VolumeLabel(std::string_view name);
+
 class Volume : public block::BlockDevice,
                public block::CopyOffload,
                public std::enable_shared_from_this<Volume> {

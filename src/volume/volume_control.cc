@@ -6,10 +6,6 @@
 
 namespace ferry::volume {
 
-namespace {
-std::string Quoted(std::string_view name) { return "volume '" + std::string(name) + "'"; }
-}  // namespace
-
 bool Volume::References(const Table& table, int depth) const {
   if (depth > 64) return true;  // deeper than any sane stack: treat as a cycle
   bool found = false;
@@ -34,16 +30,16 @@ bool Volume::References(const Table& table, int depth) const {
 }
 
 Status Volume::Load(std::shared_ptr<Table> table) {
-  if (table == nullptr) return InvalidArgument(Quoted(name_) + ": no table to load");
+  if (table == nullptr) return InvalidArgument(VolumeLabel(name_) + ": no table to load");
   if (References(*table, 0)) {
-    return InvalidArgument(Quoted(name_) +
+    return InvalidArgument(VolumeLabel(name_) +
                            ": the table refers to the volume itself (directly or through "
                            "other volumes); a volume cannot be stacked on itself");
   }
   std::shared_ptr<Table> old;
   {
     std::lock_guard lock(mu_);
-    if (removed_) return FailedPrecondition(Quoted(name_) + " was removed");
+    if (removed_) return FailedPrecondition(VolumeLabel(name_) + " was removed");
     old = std::move(inactive_);
     inactive_ = std::move(table);
   }
@@ -66,7 +62,7 @@ void Volume::Suspend(std::chrono::nanoseconds deadline, SuspendDone done) {
     if (removed_) {
       lock.unlock();
       r->Post([d = std::make_unique<SuspendDone>(std::move(done)), n = name_]() mutable {
-        (*d)(FailedPrecondition(Quoted(n) + " was removed"));
+        (*d)(FailedPrecondition(VolumeLabel(n) + " was removed"));
       });
       return;
     }
@@ -111,16 +107,17 @@ Status Volume::Resume() {
   std::shared_ptr<Table> now;
   {
     std::lock_guard lock(mu_);
-    if (removed_) return FailedPrecondition(Quoted(name_) + " was removed");
+    if (removed_) return FailedPrecondition(VolumeLabel(name_) + " was removed");
     if (!suspended_) {
       if (inactive_ == nullptr) return Status::Ok();
-      return FailedPrecondition(Quoted(name_) +
+      return FailedPrecondition(VolumeLabel(name_) +
                                 " is not suspended: suspend it before resuming into the loaded "
                                 "table");
     }
     if (in_flight_ > 0 || !pins_.empty()) {
-      return FailedPrecondition(Quoted(name_) + " is still draining " + std::to_string(in_flight_) +
-                                " requests and " + std::to_string(pins_.size()) +
+      return FailedPrecondition(VolumeLabel(name_) + " is still draining " +
+                                std::to_string(in_flight_) + " requests and " +
+                                std::to_string(pins_.size()) +
                                 " copy pins; resume once Suspend has completed");
     }
     if (inactive_ != nullptr) {
@@ -146,19 +143,19 @@ Status Volume::Remove() {
   std::shared_ptr<Table> b;
   {
     std::lock_guard lock(mu_);
-    if (removed_) return FailedPrecondition(Quoted(name_) + " was already removed");
+    if (removed_) return FailedPrecondition(VolumeLabel(name_) + " was already removed");
     if (open_ > 0) {
-      return FailedPrecondition(Quoted(name_) + " is open by " + std::to_string(open_) +
+      return FailedPrecondition(VolumeLabel(name_) + " is open by " + std::to_string(open_) +
                                 " holder(s) (LUNs or tables of other volumes); close them or "
                                 "reload those tables first");
     }
     if (in_flight_ > 0 || !pins_.empty()) {
-      return FailedPrecondition(Quoted(name_) + " has " + std::to_string(in_flight_) +
+      return FailedPrecondition(VolumeLabel(name_) + " has " + std::to_string(in_flight_) +
                                 " requests and " + std::to_string(pins_.size()) +
                                 " copy pins in flight; wait for them to finish");
     }
     if (!queued_.empty()) {
-      return FailedPrecondition(Quoted(name_) + " is suspended with " +
+      return FailedPrecondition(VolumeLabel(name_) + " is suspended with " +
                                 std::to_string(queued_.size()) +
                                 " queued requests; resume it first");
     }
@@ -181,9 +178,9 @@ void Volume::Close() {
 
 Result<Volume::CopyPin> Volume::PinForCopy(ReleaseRequest on_release) {
   std::lock_guard lock(mu_);
-  if (removed_) return FailedPrecondition(Quoted(name_) + " was removed");
+  if (removed_) return FailedPrecondition(VolumeLabel(name_) + " was removed");
   if (suspended_) {
-    return Unavailable(Quoted(name_) +
+    return Unavailable(VolumeLabel(name_) +
                        " is suspended: copy its ranges as ordinary reads and writes (they wait "
                        "for resume)");
   }
@@ -205,9 +202,9 @@ uint64_t Volume::generation() const {
 
 Result<std::string> Volume::Message(size_t target_index, std::span<const std::string> args) {
   std::shared_ptr<Table> t = active_table();
-  if (t == nullptr) return FailedPrecondition(Quoted(name_) + " has no table");
+  if (t == nullptr) return FailedPrecondition(VolumeLabel(name_) + " has no table");
   if (target_index >= t->size()) {
-    return OutOfRange(Quoted(name_) + " has " + std::to_string(t->size()) +
+    return OutOfRange(VolumeLabel(name_) + " has " + std::to_string(t->size()) +
                       " table lines; there is no line " + std::to_string(target_index));
   }
   auto r = t->target(target_index).Message(args);
@@ -217,10 +214,10 @@ Result<std::string> Volume::Message(size_t target_index, std::span<const std::st
 
 Result<std::string> Volume::MessageAtSector(uint64_t sector, std::span<const std::string> args) {
   std::shared_ptr<Table> t = active_table();
-  if (t == nullptr) return FailedPrecondition(Quoted(name_) + " has no table");
+  if (t == nullptr) return FailedPrecondition(VolumeLabel(name_) + " has no table");
   const size_t i = t->FindTarget(sector);
   if (i >= t->size()) {
-    return OutOfRange(Quoted(name_) + " has " + std::to_string(t->num_sectors()) +
+    return OutOfRange(VolumeLabel(name_) + " has " + std::to_string(t->num_sectors()) +
                       " sectors; sector " + std::to_string(sector) + " is past its end");
   }
   return Message(i, args);

@@ -8,9 +8,10 @@
 #include "base/log.h"
 
 namespace ferry::backends::rbd {
-namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err < 0 ? -err : err); }
+
+namespace {
 
 // Connected clusters by identity; entries expire with their last user.
 std::mutex g_clusters_mu;

@@ -20,6 +20,9 @@
 
 namespace ferry::backends::rbd {
 
+// strerror of a librados / librbd return (negative errno) or of an errno.
+std::string ErrnoText(int err);
+
 // An I/O context on one pool (owned; destroyed before its cluster, which it keeps alive).
 class PoolContext {
  public:

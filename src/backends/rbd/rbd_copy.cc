@@ -21,8 +21,6 @@ constexpr uint32_t kCopyDepth = 8;               // steps in flight per leg
 constexpr uint64_t kCopyBufferBytes = 4u << 20;  // one gateway step; the device's max I/O
 constexpr char kLuksMagic[6] = {'L', 'U', 'K', 'S', '\xba', '\xbe'};
 
-std::string ErrnoText(int err) { return std::strerror(err < 0 ? -err : err); }
-
 std::string ObjectName(const std::string& prefix, uint64_t objno) {
   char num[20];
   std::snprintf(num, sizeof(num), "%016" PRIx64, objno);

@@ -17,8 +17,6 @@ constexpr uint64_t kMaxIoBytes = 4u << 20;
 constexpr uint64_t kMaxOneCallBytes = 1ull << 30;  // discard / write-zeroes per request
 constexpr int kPollBatch = 32;
 
-std::string ErrnoText(int err) { return std::strerror(err < 0 ? -err : err); }
-
 // The lock holders of `image`, for the message when another client has it.
 std::string LockOwners(rbd_image_t image) {
   rbd_lock_mode_t mode;
