@@ -80,26 +80,9 @@ wait_clients() {
   clients=()
   [ "$status" -eq 0 ] || fail "a client found lost or torn data (or could not run)"
 }
-# Like start_ferryd (tests/lib/ferryd.sh), for a ferryd started many times in one work
-# directory, and waiting up to 60 s.
+# ferryd on a config in the work directory and the state kept across kills.
 start() {  # [CONFIG]
-  # The shell truncates the log in the child, maybe after the first grep below: remove the
-  # last run's log first so that its port is never taken for this one's.
-  rm -f "$work/ferryd.log"
-  "$ferryd" --config "$work/${1:-crash.json}" --state-dir "$work/state" >"$work/ferryd.log" 2>&1 &
-  pid=$!
-  port=""
-  local t
-  for t in $(seq 600); do
-    if grep -q "^Stop with" "$work/ferryd.log" 2>/dev/null; then
-      port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/ferryd.log" | head -1)
-      [ -n "$port" ] && break
-    fi
-    kill -0 "$pid" 2>/dev/null || fail "ferryd exited at start: $(tail -3 "$work/ferryd.log")"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "ferryd did not start within 60 s"
-  if [ "$t" -gt 50 ]; then echo "note: ferryd took $((t / 10)) s to start"; fi
+  start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/${1:-crash.json}" --state-dir "$work/state"
 }
 
 echo "== setup: thin device 1 in the pool"

@@ -34,15 +34,23 @@ fail() {
 }
 
 start_ferryd() {
-  local ferryd=$1 log=$2
+  local ferryd=$1 log=$2 t
   shift 2
+  # The shell truncates the log in the child, maybe after the first grep below: remove an
+  # earlier run's log first so that its port is never taken for this one's.
+  rm -f "$log"
   "$ferryd" "$@" >"$log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
-    grep -q "^Stop with" "$log" 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || fail "ferryd exited at start: $(tail -3 "$log")"
+  port=""
+  # Up to FERRYD_START_TIMEOUT seconds (default 60: the ASan build under ctest -j2 can be slow).
+  for t in $(seq $((${FERRYD_START_TIMEOUT:-60} * 10))); do
+    if grep -q "^Stop with" "$log" 2>/dev/null; then
+      port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
+      [ -n "$port" ] && break
+    fi
+    kill -0 "$pid" 2>/dev/null || fail "ferryd exited at start: $(tail -3 "$log")"
     sleep 0.1
   done
-  port=$(sed -n 's/^ferryd: serving .* on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
-  [ -n "$port" ] || fail "ferryd did not report its port"
+  [ -n "$port" ] || fail "ferryd did not report its port within ${FERRYD_START_TIMEOUT:-60} s"
+  if [ "$t" -gt 50 ]; then echo "note: ferryd took $((t / 10)) s to start"; fi
 }
