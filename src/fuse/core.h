@@ -14,6 +14,7 @@
 #include "fuse/server.h"
 #include "io/buffer_pool.h"
 #include "io/reactor.h"
+#include "scsi/range_lock.h"
 
 namespace ferry::fuse {
 
@@ -33,6 +34,10 @@ struct DeviceFile {
   std::function<void()> on_remove;
   int open_handles = 0;
   bool read_only = false;
+  // Every write through the mount holds its blocks until it completes (data_ops.cc), so that
+  // a write off the device's blocks reads, merges and writes them with no other write of the
+  // mount in between: programs writing different bytes of one block all land.
+  scsi::RangeLock writes;
 };
 
 struct Core {

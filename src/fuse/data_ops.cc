@@ -53,6 +53,7 @@ struct IoCtx {
   iovec iov{};
   block::IoRequest io;
   uint8_t write_flags = 0;
+  scsi::RangeLock::Holder* lock = nullptr;  // a write's blocks (DeviceFile::writes)
 };
 
 void Submit(IoCtx* x, block::IoOp op, std::byte* data, block::IoCallback done) {
@@ -70,6 +71,7 @@ void Submit(IoCtx* x, block::IoOp op, std::byte* data, block::IoCallback done) {
 }
 
 void Finish(IoCtx* x, int err) {
+  if (x->lock != nullptr) x->f->writes.Release(x->lock);
   --x->c->in_flight;
   if (err != 0) fuse_reply_err(x->req, err);
   delete x;
@@ -97,6 +99,21 @@ IoCtx* NewIo(Core& c, fuse_req_t req, std::shared_ptr<DeviceFile> f, uint64_t of
   return x;
 }
 
+// Once the write holds its blocks: a write off the device's blocks reads the blocks around it
+// first and merges; then it writes.
+void WriteLocked(IoCtx* x) {
+  if (x->span.aligned() && x->span.len == x->len) return WriteSpan(x);
+  x->old = std::make_unique<Buffer>(x->c->pool, x->span.len);
+  Submit(x, block::IoOp::kRead, x->old->data(), [x](IoStatus st) {
+    if (st != IoStatus::kOk) return Finish(x, ErrnoOf(st));
+    const uint64_t tail = x->span.head + x->len;
+    std::memcpy(x->buf->data(), x->old->data(), x->span.head);
+    std::memcpy(x->buf->data() + tail, x->old->data() + tail, x->span.len - tail);
+    x->old.reset();
+    WriteSpan(x);
+  });
+}
+
 }  // namespace
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -118,8 +135,9 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 }
 
 // A device does not grow: a write that starts at its end fails ENOSPC, one that crosses it
-// is short. A write off the device's blocks reads the blocks around it first (no lock: two
-// unaligned writers of one block race as they would on a 512e disk without atomicity).
+// is short. Writes of the mount to common blocks run one after another (DeviceFile::writes);
+// iSCSI writes to the same device do not wait for them (a sub-block write from the mount
+// racing an iSCSI write of that block may put the block's other bytes back as they were).
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
              fuse_file_info* fi) {
   Core& c = CoreOf(req);
@@ -132,16 +150,10 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   IoCtx* x = NewIo(c, req, std::move(f), off, len);
   x->write_flags = (fi->fh & O_DSYNC) ? block::kIoFua : 0;
   std::memcpy(x->buf->data() + x->span.head, data, len);
-  if (x->span.aligned() && x->span.len == len) return WriteSpan(x);
-  x->old = std::make_unique<Buffer>(c.pool, x->span.len);
-  Submit(x, block::IoOp::kRead, x->old->data(), [x](IoStatus st) {
-    if (st != IoStatus::kOk) return Finish(x, ErrnoOf(st));
-    const uint64_t tail = x->span.head + x->len;
-    std::memcpy(x->buf->data(), x->old->data(), x->span.head);
-    std::memcpy(x->buf->data() + tail, x->old->data() + tail, x->span.len - tail);
-    x->old.reset();
-    WriteSpan(x);
-  });
+  // Granted at once (inside Acquire) or later on this reactor; the I/O it starts never
+  // completes inside the call (ferry/block_device.h), so Finish always sees the holder.
+  const uint32_t bs = x->f->dev->geometry().block_size;
+  x->lock = x->f->writes.Acquire(x->span.first / bs, x->span.len / bs, [x] { WriteLocked(x); });
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
