@@ -550,7 +550,11 @@ void Connection::OnNopOut(const NopOutPdu& p) {
   if (!CheckCmdSn(p.cmdsn, p.immediate)) return;
   OutPdu out;
   Encode(NopInPdu{.lun = p.lun, .itt = p.itt, .ttt = kReservedTag, .seq = NextSeq(true)}, &out.bhs);
-  out.owned.assign(data().begin(), data().end());
+  // RFC 7143 11.18.4: the reflected data is limited to the initiator's
+  // MaxRecvDataSegmentLength (a ping may be as large as ours, which is larger).
+  const auto echo =
+      data().first(std::min<size_t>(data().size(), params_.max_send_data_segment_length));
+  out.owned.assign(echo.begin(), echo.end());
   Send(std::move(out));
 }
 

@@ -223,9 +223,18 @@ void Server::set_options(ServerOptions o) {
        .max_prelogin_per_address = std::max<size_t>(1, options_.max_prelogin_per_address)});
 }
 
+void Server::OnAccept(int fd, std::string peer, size_t listener) {
+  std::string local;
+  {
+    std::lock_guard<std::mutex> g(targets_mu_);
+    local = addresses_[listener];
+  }
+  Adopt(fd, std::move(peer), std::move(local));
+}
+
 // Every connection is taken; the admission policy names the pre-login connections that
 // make room for it (the oldest), which close on their reactors.
-void Server::OnAccept(int fd, std::string peer, size_t listener) {
+void Server::Adopt(int fd, std::string peer, std::string local) {
   if (stopping_) {
     close(fd);
     return;
@@ -234,11 +243,6 @@ void Server::OnAccept(int fd, std::string peer, size_t listener) {
   io::Reactor* w = workers_[next_worker_.fetch_add(1) % workers_.size()];
   const uint64_t id = next_conn_id_++;
   const std::string address(PeerAddressOf(peer));
-  std::string local;
-  {
-    std::lock_guard<std::mutex> g(targets_mu_);
-    local = addresses_[listener];
-  }
   auto c = std::make_shared<Connection>(this, w, fd, std::move(peer), std::move(local), id);
   std::vector<std::shared_ptr<Connection>> victims;
   {

@@ -192,6 +192,11 @@ class Server {
 
   // Starts listening; returns the bound port (port 0 picks one). Listening reactor only.
   Result<uint16_t> Listen(const std::string& ip, uint16_t port);
+  // Serves a connection accepted elsewhere (socket activation, a test or a fuzzer hands it
+  // over) exactly as one a listener accepted: `peer` and `local` are "ip:port" of the
+  // initiator and of the portal it reached (the portal group and ACLs are chosen by them).
+  // Takes ownership of `fd` (any connected stream socket). Listening reactor only.
+  void Adopt(int fd, std::string peer, std::string local);
   // Stops listening on `address` (as listen_addresses() names it); connections that came in
   // through it stay. Listening reactor only.
   void StopListening(std::string_view address);
