@@ -62,6 +62,9 @@ Reactor::~Reactor() {
   posted_.clear();
   polls_.clear();
   if (ring_ready_) io_uring_queue_exit(&ring_);
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);  // a Post() still writing its wakeup (Post)
+  }
   if (wake_fd_ >= 0) close(wake_fd_);
   if (t_current == this) t_current = nullptr;
 }
@@ -72,21 +75,17 @@ void Reactor::ArmWakeup() {
   --uring_in_flight_;  // the wakeup read is not caller I/O
 }
 
+// The wakeup is written under the lock: once the task is queued, the reactor may run it and
+// be destroyed (its owner waited for that task), and the destructor closes the eventfd only
+// after taking the lock, so a poster never writes to a closed (or reused) descriptor.
 void Reactor::Post(Task task) {
-  bool need_wake = false;
-  {
-    std::lock_guard<std::mutex> lock(post_mu_);
-    posted_.push_back(std::move(task));
-    if (!wake_pending_) {
-      wake_pending_ = true;
-      need_wake = true;
-    }
-  }
-  if (need_wake) {
-    uint64_t one = 1;
-    ssize_t n = write(wake_fd_, &one, sizeof(one));
-    (void)n;  // eventfd writes of 1 only fail on counter overflow, which cannot happen here
-  }
+  std::lock_guard<std::mutex> lock(post_mu_);
+  posted_.push_back(std::move(task));
+  if (wake_pending_) return;
+  wake_pending_ = true;
+  uint64_t one = 1;
+  ssize_t n = write(wake_fd_, &one, sizeof(one));
+  (void)n;  // eventfd writes of 1 only fail on counter overflow, which cannot happen here
 }
 
 Reactor::TimerId Reactor::RunAfter(std::chrono::nanoseconds delay, Task task) {

@@ -161,8 +161,12 @@ void CopyManager::NexusLost(uint64_t nexus) {
   for (auto i = ops_.lower_bound({nexus, 0}); i != ops_.end() && i->first.first == nexus;) {
     // Background copies go on (COPY OPERATION ABORT is how to stop them) but nobody can ask
     // about them any more: they leave the records, and CancelAll and LuReset still see them.
-    std::lock_guard ol(i->second->mu);
-    if (i->second->running) unlisted_.push_back(i->second);
+    // The record may hold the last reference: the op (and its mutex) outlives the lock.
+    const std::shared_ptr<CopyOp> op = i->second;
+    {
+      std::lock_guard ol(op->mu);
+      if (op->running) unlisted_.push_back(op);
+    }
     i = ops_.erase(i);
   }
 }

@@ -314,7 +314,7 @@ TEST_F(IscsiDeviceTest, FollowsTheArraysCapacityChanges) {
   std::vector<uint8_t> past(4096, 0x77);
   EXPECT_EQ(Io(dev, block::IoOp::kWrite, 8192, &past), IoStatus::kInvalid);
 
-  remote->SetCapacity(BlockCount(16384));  // grown to 8 MiB
+  target.RunOnTarget([&remote] { remote->SetCapacity(BlockCount(16384)); });  // grown to 8 MiB
   std::vector<uint8_t> back(4096);
   ASSERT_EQ(Io(dev, block::IoOp::kRead, 0, &back), IoStatus::kOk);  // retried after the UA
   EXPECT_EQ(back, data);

@@ -44,6 +44,9 @@ class TestTarget {
   }
 
   uint16_t port() const { return port_; }
+  // Runs `fn` on the target's reactor thread and waits: how a test changes what the target
+  // serves (a device's capacity) as the thread that serves it would.
+  void RunOnTarget(InlineFunction<void(), 64> fn) { thread_.RunSync(std::move(fn)); }
   std::string Url(uint64_t lun) const {
     return "iscsi://127.0.0.1:" + std::to_string(port_) + "/" + kTestIqn + "/" +
            std::to_string(lun);
