@@ -1,10 +1,11 @@
 # Ferry: the two commands are `make run` and `make check` (see README.md).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build asan check test test-asan lint fuzz-replay bench clean run install deb
+.PHONY: all deps build asan check test test-asan tsan lint fuzz-replay bench clean run install deb
 
 all: build
 
@@ -24,6 +25,10 @@ $(ASAN_BUILD)/CMakeCache.txt:
 	cmake $(GENERATOR) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON \
 	  -DFERRY_BENCH=OFF -DFERRY_UNITY_BUILD=OFF $(CMAKE_FLAGS)
 
+$(TSAN_BUILD)/CMakeCache.txt:
+	cmake $(GENERATOR) -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_TSAN=ON \
+	  -DFERRY_BENCH=OFF $(CMAKE_FLAGS)
+
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -39,6 +44,13 @@ test: build
 test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# make tsan = a ThreadSanitizer build running the tests where threads meet: ferryd (reactors,
+# admin socket, metrics listener, FUSE, copy engine) under real clients, and the unit tests
+# (scripts/tsan-test; not part of make check).
+tsan: deps $(TSAN_BUILD)/CMakeCache.txt
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	scripts/tsan-test $(TSAN_BUILD) $(JOBS)
 
 # make check = install deps, lint, build (plain and ASan+UBSan), run every test in both.
 check: deps lint test test-asan
@@ -74,4 +86,4 @@ bench: build
 	bench/run-all $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
