@@ -106,6 +106,7 @@ int RunBlocks(const Options& o) {
     std::printf("crash_client: LUN %d: %llu blocks verified (%llu completions so far)\n", o.lun,
                 static_cast<unsigned long long>(o.blocks),
                 static_cast<unsigned long long>(m->acked()));
+    std::fflush(stdout);  // run.sh waits for this line before it kills ferryd
   }
   Stats s;
   if (o.verify_only) {

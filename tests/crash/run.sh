@@ -91,6 +91,25 @@ ctl volume message pool 0 create_thin 1 >/dev/null || fail "create_thin 1"
 kill "$pid" && wait "$pid" || fail "ferryd did not stop cleanly after the setup"
 pid=""
 
+# Before a kill, every client has read its LUN back: in a slow build (ThreadSanitizer) that
+# can take longer than the kill's delay, and a read cut off by the kill proves nothing.
+# Iteration N: the verify-only client of LUN 3 has said "blocks verified" N times, the
+# others (which have a model from the second iteration on) N - 1 times.
+wait_verified() {  # N
+  local name want t ok
+  for t in $(seq 600); do
+    ok=1
+    for name in lun0 lun1 lun2 lun3 lun4; do
+      want=$(($1 - 1))
+      [ "$name" = lun3 ] && want=$1
+      [ "$(grep -c "blocks verified" "$work/$name.out" 2>/dev/null || true)" -ge "$want" ] || ok=0
+    done
+    [ "$ok" = 1 ] && return 0
+    sleep 0.1
+  done
+  fail "the clients did not read their LUNs back within 60 s"
+}
+
 for i in $(seq "$iterations"); do
   echo "== kill $i of $iterations"
   start
@@ -100,6 +119,7 @@ for i in $(seq "$iterations"); do
   run_client lun4 --lun 4 --model "$work/lun4.model" --isid 14
   run_client lun5 --lun 5 --model "$work/lun5.pr" --pr --isid 15 --blocks 16
   run_client lun3 --lun 3 --model "$work/lun3.model" --verify-only --isid 13
+  wait_verified "$i"
   sleep "$(printf '0.%03d' $((RANDOM % 1000)))"
   sleep 0.5 && sleep "$((RANDOM % 2))"
   kill -9 "$pid"

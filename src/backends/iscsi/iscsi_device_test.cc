@@ -325,7 +325,7 @@ TEST_F(IscsiDeviceTest, FollowsTheArraysCapacityChanges) {
   ASSERT_EQ(Io(dev, block::IoOp::kRead, 8192, &back), IoStatus::kOk);
   EXPECT_EQ(back, past);
 
-  remote->SetCapacity(BlockCount(1024));  // shrunk to 512 KiB
+  target.RunOnTarget([&remote] { remote->SetCapacity(BlockCount(1024)); });  // shrunk to 512 KiB
   ASSERT_EQ(Io(dev, block::IoOp::kRead, 0, &back), IoStatus::kOk);
   EXPECT_EQ(back, data);
   ASSERT_TRUE(
