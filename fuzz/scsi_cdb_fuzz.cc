@@ -17,13 +17,14 @@
 // The two devices (512- and 4096-byte blocks) hold a pattern in their first and last 64 KiB
 // and holes elsewhere; an input that wrote restores them, so inputs do not depend on each
 // other. Invariants, checked with abort(): `done` runs exactly once and never inside
-// Execute; status is GOOD or CHECK CONDITION (no fault is transient); GOOD carries no sense
-// and CHECK CONDITION a sense key; unsupported commands fail; sense field pointers point
-// into the CDB or the parameter list; data_in_bytes fits data_in and the ALLOCATION LENGTH,
-// and nothing is written past it; parameter data agrees with its header and READ CAPACITY
-// with the device; MODE SELECT takes back what MODE SENSE returned; only a WRITE that ends
-// GOOD (or meets a fault) changes the device, and what it wrote reads back; READ returns
-// what the device holds. Triage: SCSI_CDB_FUZZ_VERBOSE=1 scsi_cdb_replay FILE prints each
+// Execute; status is GOOD, CHECK CONDITION or RESERVATION CONFLICT (no fault is transient);
+// only CHECK CONDITION carries sense, and a sense key; unsupported commands fail; sense field
+// pointers point into the CDB or the parameter list; data_in_bytes fits data_in and the ALLOCATION
+// LENGTH, and nothing is written past it; parameter data agrees with its header and READ CAPACITY
+// with the device; MODE SELECT takes back what MODE SENSE returned; only a command that
+// writes (WRITE, WRITE SAME, UNMAP, COMPARE AND WRITE, ORWRITE, SANITIZE, a copy) and ends
+// GOOD (or meets a fault) changes the device, and what a WRITE wrote reads back; READ
+// returns what the device holds. Triage: SCSI_CDB_FUZZ_VERBOSE=1 scsi_cdb_replay FILE prints each
 // command and its outcome.
 #include <sanitizer/asan_interface.h>
 
@@ -247,6 +248,13 @@ bool IsWrite(uint8_t op) {
   return op == kWrite6 || op == kWrite10 || op == kWrite12 || op == kWrite16 ||
          op == kWriteAndVerify10 || op == kWriteAndVerify12 || op == kWriteAndVerify16;
 }
+// Commands other than WRITE that may change the device when they end GOOD: WRITE SAME (and
+// its UNMAP bit), UNMAP, COMPARE AND WRITE, ORWRITE, SANITIZE, and the third-party copies
+// within the LU (EXTENDED COPY, WRITE USING TOKEN).
+bool MayChangeData(uint8_t op) {
+  return op == kWriteSame10 || op == kWriteSame16 || op == kUnmap || op == kCompareAndWrite ||
+         op == kOrWrite16 || op == kSanitize || op == kThirdPartyCopyOut;
+}
 bool IsRead(uint8_t op) { return op == kRead6 || op == kRead10 || op == kRead12 || op == kRead16; }
 
 uint64_t CdbLba(const uint8_t* c) {
@@ -261,9 +269,14 @@ uint64_t CdbLba(const uint8_t* c) {
 void CheckResult(const Task& t, std::span<const uint8_t> in) {
   const uint8_t* c = t.cdb.data();
   const bool good = t.status == Status::kGood;
-  Expect(good || t.status == Status::kCheckCondition, "status is GOOD or CHECK CONDITION", &t);
-  Expect(good != t.has_sense, "sense exactly when CHECK CONDITION", &t);
-  Expect(good || t.sense.key != SenseKey::kNoSense, "CHECK CONDITION has a sense key", &t);
+  // RESERVATION CONFLICT: another nexus of this input holds a reservation (SPC-4 5.14, or
+  // RESERVE(6)); it carries no sense.
+  const bool conflict = t.status == Status::kReservationConflict;
+  Expect(good || conflict || t.status == Status::kCheckCondition,
+         "status is GOOD, CHECK CONDITION or RESERVATION CONFLICT", &t);
+  Expect((t.status == Status::kCheckCondition) == t.has_sense, "sense exactly when CHECK CONDITION",
+         &t);
+  Expect(!t.has_sense || t.sense.key != SenseKey::kNoSense, "CHECK CONDITION has a sense key", &t);
   if (FindCommand(c[0], c[1] & 0x1f) == nullptr) Expect(!good, "unsupported command fails", &t);
   Expect(t.data_in_bytes <= in.size(), "data_in_bytes <= data_in.size()", &t);
   if (t.data_in_bytes < in.size()) {
@@ -315,6 +328,11 @@ void CheckDevice(const Task& t, Device& d, uint64_t allocated_before, Scratch& c
     d.ReadRegions(&d.regions);
     return;
   }
+  if (MayChangeData(c[0]) && (good || d.faults)) {
+    d.dirty = true;
+    d.ReadRegions(&d.regions);
+    return;
+  }
   Expect(d.ram->allocated_bytes() == allocated_before, "only GOOD writes allocate", &t);
   d.ReadRegions(&d.regions_now);
   Expect(d.regions_now == d.regions, "only GOOD writes change data", &t);
@@ -332,7 +350,11 @@ std::optional<size_t> DeclaredLength(const uint8_t* c, std::span<const uint8_t> 
     case kModeSense10: return need(2) ? std::optional<size_t>(LoadBe16(&d[0]) + 2) : std::nullopt;
     case kRequestSense: return need(8) ? std::optional<size_t>(d[7] + 8) : std::nullopt;
     case kReadCapacity10: return 8;
-    case kServiceActionIn16: return 32;
+    case kServiceActionIn16:
+      if ((c[1] & 0x1f) == 0x12) {  // GET LBA STATUS: PARAMETER DATA LENGTH, then that many
+        return need(4) ? std::optional<size_t>(LoadBe32(&d[0]) + 4) : std::nullopt;
+      }
+      return 32;  // READ CAPACITY(16)
     case kMaintenanceIn:
       if ((c[1] & 0x1f) == kSaReportSupportedTmfs) {
         if (!(c[2] & 0x80)) return 4;
@@ -361,7 +383,7 @@ void CheckParameterData(const Task& t, const block::Geometry& g) {
     const uint64_t last = std::min<uint64_t>(g.num_blocks.value() - 1, UINT32_MAX);
     Expect(LoadBe32(&d[0]) == last && LoadBe32(&d[4]) == g.block_size, "READ CAPACITY(10)", &t);
   }
-  if (c[0] == kServiceActionIn16 && d.size() >= 12) {
+  if (c[0] == kServiceActionIn16 && (c[1] & 0x1f) == 0x10 && d.size() >= 12) {
     Expect(LoadBe64(&d[0]) == g.num_blocks.value() - 1 && LoadBe32(&d[8]) == g.block_size,
            "READ CAPACITY(16)", &t);
   }
