@@ -48,6 +48,18 @@ enum class IoOp : uint8_t {
   kFlush,        // make every completed write durable; lba/blocks ignored
   kDiscard,      // the range may read back as anything until written; space may be freed
   kWriteZeroes,  // the range reads back as zeroes
+  // The payload (one iovec of one block) written to every block of the range. Only on a
+  // device whose limits().max_write_same_bytes covers the range; kNotSupported means "write
+  // the pattern yourself" and nothing was written.
+  kWriteSame,
+  // The payload (one iovec of 2 x blocks x block size) is compare data then write data: when
+  // the range holds the compare data it is replaced by the write data, atomically against
+  // every other writer of the device, also other hosts of a shared one (a Ceph image);
+  // otherwise nothing is written and the request completes with kMiscompare, with
+  // IoRequest::miscompare_offset the first differing byte from the start of the range. Only
+  // on a device whose limits().max_compare_write_bytes covers the range; kNotSupported means
+  // "do it under your own lock" and nothing was compared or written.
+  kCompareAndWrite,
 };
 std::string_view IoOpName(IoOp op);
 
@@ -65,6 +77,9 @@ struct IoRequest {
   const iovec* iov = nullptr;
   uint32_t iovcnt = 0;
   IoCallback done;
+  // kCompareAndWrite that completed with kMiscompare: the first differing byte, counted
+  // from the start of the range. Set by the device.
+  uint64_t miscompare_offset = 0;
 };
 
 struct Geometry {
@@ -75,11 +90,13 @@ struct Geometry {
 
 // What a device accepts in one request. The block layer splits to fit.
 struct QueueLimits {
-  uint64_t max_io_bytes = 1u << 20;     // read and write payload per request
-  uint32_t buffer_alignment = 1;        // payload address and length alignment (O_DIRECT)
-  uint32_t max_iovecs = 1024;           // iovecs per request
-  uint64_t max_discard_bytes = 0;       // 0: discard not supported
-  uint64_t max_write_zeroes_bytes = 0;  // 0: write-zeroes emulated by writing zeroes
+  uint64_t max_io_bytes = 1u << 20;      // read and write payload per request
+  uint32_t buffer_alignment = 1;         // payload address and length alignment (O_DIRECT)
+  uint32_t max_iovecs = 1024;            // iovecs per request
+  uint64_t max_discard_bytes = 0;        // 0: discard not supported
+  uint64_t max_write_zeroes_bytes = 0;   // 0: write-zeroes emulated by writing zeroes
+  uint64_t max_write_same_bytes = 0;     // range of one kWriteSame; 0: none (write the pattern)
+  uint64_t max_compare_write_bytes = 0;  // range of one kCompareAndWrite; 0: none
   // A discarded range reads back as zeroes (RAM chunks, holes punched in a file); false
   // when what a discard leaves behind is undefined (many block devices).
   bool discard_zeroes_data = false;

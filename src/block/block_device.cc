@@ -13,6 +13,8 @@ std::string_view IoOpName(IoOp op) {
     case IoOp::kFlush: return "flush";
     case IoOp::kDiscard: return "discard";
     case IoOp::kWriteZeroes: return "write-zeroes";
+    case IoOp::kWriteSame: return "write-same";
+    case IoOp::kCompareAndWrite: return "compare-and-write";
   }
   return "unknown";
 }
@@ -48,6 +50,26 @@ void BlockDevice::QueryProvisioning(Lba lba, BlockCount max, uint32_t max_extent
   });
 }
 
+namespace {
+
+// kWriteSame and kCompareAndWrite: supported, within their limit, one aligned iovec of one
+// block (write same) or twice the range (compare and write).
+IoStatus ValidatePatternRequest(const Geometry& g, const QueueLimits& l, const IoRequest& req) {
+  const bool same = req.op == IoOp::kWriteSame;
+  const uint64_t max = same ? l.max_write_same_bytes : l.max_compare_write_bytes;
+  if (max == 0) return IoStatus::kNotSupported;
+  const uint64_t range = req.blocks.bytes(g.block_size);
+  if (range > max || req.iovcnt != 1 || req.iov == nullptr) return IoStatus::kInvalid;
+  const uint64_t want = same ? g.block_size : 2 * range;
+  const iovec& v = req.iov[0];
+  if (v.iov_len != want || reinterpret_cast<uintptr_t>(v.iov_base) % l.buffer_alignment != 0) {
+    return IoStatus::kInvalid;
+  }
+  return IoStatus::kOk;
+}
+
+}  // namespace
+
 IoStatus ValidateRequest(const BlockDevice& dev, const IoRequest& req) {
   const Geometry& g = dev.geometry();
   const QueueLimits& l = dev.limits();
@@ -59,6 +81,9 @@ IoStatus ValidateRequest(const BlockDevice& dev, const IoRequest& req) {
     return IoStatus::kInvalid;
   }
   if (req.op == IoOp::kDiscard && l.max_discard_bytes == 0) return IoStatus::kNotSupported;
+  if (req.op == IoOp::kWriteSame || req.op == IoOp::kCompareAndWrite) {
+    return ValidatePatternRequest(g, l, req);
+  }
   if (req.op != IoOp::kRead && req.op != IoOp::kWrite) return IoStatus::kOk;
   uint64_t want = req.blocks.bytes(g.block_size);
   if (want > l.max_io_bytes) return IoStatus::kInvalid;

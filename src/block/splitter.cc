@@ -167,6 +167,10 @@ IoStatus SplitContext::Plan() {
   max_child_iovecs_ = 0;
   switch (p.op) {
     case IoOp::kFlush: return IoStatus::kOk;
+    // Not split: a caller that uses them submits within the device's limits and does the
+    // work itself on kNotSupported.
+    case IoOp::kWriteSame:
+    case IoOp::kCompareAndWrite: return IoStatus::kInvalid;
     case IoOp::kDiscard: max_child_bytes_ = l.max_discard_bytes / bs * bs; break;
     case IoOp::kWriteZeroes:
       if (l.max_write_zeroes_bytes >= bs) {

@@ -47,6 +47,11 @@ struct RangeOp {
     const Piece& p = pieces[next++];
     const uint32_t bs = lu->device().geometry().block_size;
     req = block::IoRequest{.op = p.op, .lba = Lba(p.lba), .blocks = BlockCount(p.blocks)};
+    if (p.op == block::IoOp::kWriteSame) {  // the device repeats one block itself
+      iovs.assign(1, iovec{pattern, bs});
+      req.iov = iovs.data();
+      req.iovcnt = 1;
+    }
     if (p.op == block::IoOp::kWrite) {
       iovs.clear();
       for (uint64_t left = p.blocks * bs; left > 0;) {
@@ -60,11 +65,16 @@ struct RangeOp {
     req.done = [this, p](IoStatus st) {
       lu->NoteWrite(p.lba, p.blocks);
       if (st == IoStatus::kOk) return SubmitNext();
+      if (st == IoStatus::kNotSupported && p.op == block::IoOp::kWriteSame) {
+        pieces[--next].op = block::IoOp::kWrite;  // nothing written: write the pattern here
+        return SubmitNext();
+      }
       task->status = StatusForIoStatus(st);
       if (task->status == Status::kCheckCondition) task->Fail(SenseForIoStatus(st, true));
       Finish();
     };
     lu->NoteWrite(p.lba, p.blocks);
+    if (p.op == block::IoOp::kWriteSame) return lu->device().Submit(req);  // within its limit
     block::SubmitSplit(lu->device(), req);
   }
 
@@ -121,14 +131,18 @@ bool LogicalUnit::WriteSame(Task& t, TaskDone& done) {
   // UNMAP on a thin LU deallocates whatever the data-out block holds (SBC-3 5.42: the
   // device server unmaps; with LBPRZ the blocks then read as zeroes), as libiscsi's
   // WriteSame*.UnmapUntilEnd expects. Elsewhere a zero block is written as write-zeroes.
+  // A device that repeats the block itself (an RBD image: in the cluster) gets WRITE SAME
+  // whole; the pattern buffer stays for when it declines.
   block::IoOp io = block::IoOp::kWrite;
   if (unmap && ThinProvisioned()) {
     io = block::IoOp::kDiscard;
   } else if (zeroes) {
     io = block::IoOp::kWriteZeroes;
+  } else if (blocks * bs <= dev_->limits().max_write_same_bytes) {
+    io = block::IoOp::kWriteSame;
   }
   op->pieces.push_back({io, lba, blocks});
-  if (io == block::IoOp::kWrite) {
+  if (io == block::IoOp::kWrite || io == block::IoOp::kWriteSame) {
     // A pattern buffer of up to 1 MiB of whole blocks; the iovecs repeat it.
     const uint64_t copies = std::clamp<uint64_t>((1u << 20) / bs, 1, blocks);
     op->pattern_bytes = copies * bs;

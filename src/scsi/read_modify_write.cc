@@ -26,8 +26,47 @@ struct RmwOp {
   block::IoRequest req;
   RangeLock::Holder* lock = nullptr;
 
+  // The range lock orders this against the LU's other writes here. A device that compares
+  // and writes itself (an RBD image: in the OSD, so atomic for other gateways too) gets the
+  // whole command; otherwise read, compare and write under the lock.
   void Start() {
-    lock = lu->range_lock().Acquire(lba, blocks, [this] { Submit(block::IoOp::kRead); });
+    lock = lu->range_lock().Acquire(lba, blocks, [this] {
+      if (compare && bytes <= lu->device().limits().max_compare_write_bytes) {
+        return SubmitCompareAndWrite();
+      }
+      Submit(block::IoOp::kRead);
+    });
+  }
+
+  void SubmitCompareAndWrite() {
+    iov = {const_cast<uint8_t*>(task->data_out.data()), 2 * bytes};
+    req = block::IoRequest{.op = block::IoOp::kCompareAndWrite,
+                           .flags = flags,
+                           .lba = Lba(lba),
+                           .blocks = BlockCount(blocks),
+                           .iov = &iov,
+                           .iovcnt = 1};
+    req.done = [this](IoStatus st) {
+      lu->NoteWrite(lba, blocks);
+      if (st == IoStatus::kNotSupported) return Submit(block::IoOp::kRead);  // not compared
+      if (st == IoStatus::kMiscompare) return Miscompare(req.miscompare_offset);
+      if (st != IoStatus::kOk) {
+        task->status = StatusForIoStatus(st);
+        if (task->status == Status::kCheckCondition) task->Fail(SenseForIoStatus(st, true));
+      }
+      Finish();
+    };
+    lu->NoteWrite(lba, blocks);
+    lu->device().Submit(req);
+  }
+
+  // SBC-3 5.2: MISCOMPARE, the INFORMATION field the offset of the first differing byte;
+  // nothing is written.
+  void Miscompare(uint64_t offset) {
+    Sense s = MakeSense(SenseKey::kMiscompare, Asc::kMiscompareDuringVerify);
+    s.information = offset;
+    task->Fail(s);
+    Finish();
   }
 
   void Submit(block::IoOp op) {
@@ -56,15 +95,9 @@ struct RmwOp {
     if (write) return Finish();
     const uint8_t* out = task->data_out.data();
     if (compare) {
-      // SBC-3 5.2: MISCOMPARE, the INFORMATION field the offset of the first differing
-      // byte; nothing is written.
       auto m = std::mismatch(medium.begin(), medium.end(), out);
-      if (m.first != medium.end()) {
-        Sense s = MakeSense(SenseKey::kMiscompare, Asc::kMiscompareDuringVerify);
-        s.information = static_cast<uint64_t>(m.first - medium.begin());
-        task->Fail(s);
-        return Finish();
-      }
+      if (m.first != medium.end())
+        return Miscompare(static_cast<uint64_t>(m.first - medium.begin()));
     } else {
       for (uint64_t i = 0; i < bytes; ++i) medium[i] |= out[i];
     }
@@ -119,7 +152,7 @@ bool LogicalUnit::ReadModifyWrite(Task& t, TaskDone& done) {
                        blocks,
                        static_cast<uint8_t>((c[1] & 0x08) ? block::kIoFua : 0),
                        bytes};
-  op->medium.resize(bytes);
+  op->medium.resize(bytes);  // also for a device that declines to compare itself
   op->Start();
   return true;
 }

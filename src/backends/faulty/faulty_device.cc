@@ -15,7 +15,7 @@ struct FaultyDevice::State {
   std::vector<std::pair<Lba, BlockCount>> dropped;  // guarded by mu
   std::chrono::microseconds delay{0};               // guarded by mu
   std::optional<IoStatus> copy_status;              // guarded by mu
-  std::atomic<uint64_t> requests[5] = {};           // indexed by IoOp
+  std::atomic<uint64_t> requests[7] = {};           // indexed by IoOp
   std::atomic<uint64_t> copy_legs{0};
 
   // The status of the first error range that a request of `op` on [lba, lba+blocks)

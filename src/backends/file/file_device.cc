@@ -400,6 +400,11 @@ void Issue(FileOp* op) {
       return;
     }
     case block::IoOp::kFlush: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
+    case block::IoOp::kWriteSame:
+    case block::IoOp::kCompareAndWrite:  // never here: the limits say none
+      io_uring_prep_nop(sqe);
+      op->uring.done = [op](int32_t) { OnOther(op, -EOPNOTSUPP); };
+      return;
     case block::IoOp::kDiscard:
     case block::IoOp::kWriteZeroes: {
       int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;

@@ -167,6 +167,9 @@ void Connection::SubmitBlock(block::IoRequest& req) {
       c->xfer_len = bs;
       c->iov.push_back({zero_block_.data(), bs});
       break;
+    case block::IoOp::kWriteSame:
+    case block::IoOp::kCompareAndWrite:  // not offered (limits): the caller does the work
+      return FailLater(c, IoStatus::kNotSupported);
   }
   Send(c);
 }

@@ -109,6 +109,8 @@ void RamDevice::Submit(IoRequest& req) {
         st = Zero(req.lba.bytes(geometry_.block_size), req.blocks.bytes(geometry_.block_size));
         break;
       }
+      case IoOp::kWriteSame:
+      case IoOp::kCompareAndWrite: st = IoStatus::kNotSupported; break;  // limits say none
     }
   }
   Complete(req.done, st);

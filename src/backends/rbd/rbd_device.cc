@@ -15,6 +15,7 @@ namespace {
 
 constexpr uint64_t kMaxIoBytes = 4u << 20;
 constexpr uint64_t kMaxOneCallBytes = 1ull << 30;  // discard / write-zeroes per request
+constexpr uint32_t kRbdSectorBytes = 512;          // librbd's compare-and-write unit
 constexpr int kPollBatch = 32;
 
 // The lock holders of `image`, for the message when another client has it.
@@ -33,9 +34,11 @@ std::string LockOwners(rbd_image_t image) {
 
 // One request in flight (a record from its reactor's free list).
 struct RbdDevice::Op {
+  RbdDevice* dev = nullptr;
   block::IoRequest* req = nullptr;
   ReactorState* home = nullptr;
   bool flush_next = false;  // a FUA write whose write is done: the flush is in flight
+  uint64_t mismatch = 0;    // kCompareAndWrite: librbd's offset of the first differing byte
 };
 
 // What one reactor thread keeps for this device. Touched only on `reactor`.
@@ -165,6 +168,14 @@ void RbdDevice::SetGeometryAndLimits(uint64_t size_bytes, uint32_t block_size) {
     l.discard_granularity_bytes = static_cast<uint32_t>(granularity);
   }
   l.max_write_zeroes_bytes = l.max_discard_bytes;
+  // WRITE SAME and COMPARE AND WRITE run in the cluster (rbd_aio_writesame,
+  // rbd_aio_compare_and_write). librbd compares only within one 512-byte sector (it
+  // answers -EINVAL otherwise): one block of a 512-byte-block LU, which is VMware's ATS.
+  // Larger ranges, and LUs of larger blocks, are compared by the caller under its lock.
+  // Never pass librbd a request it refuses this way: it fails such a completion without
+  // announcing it on the image's eventfd, and the request would never complete here.
+  l.max_write_same_bytes = l.max_discard_bytes;
+  l.max_compare_write_bytes = block_size == kRbdSectorBytes ? kRbdSectorBytes : 0;
   // Native copy from rbd images of the same cluster (rbd_copy.cc), any block-aligned leg.
   l.max_copy_bytes = kMaxOneCallBytes - kMaxOneCallBytes % block_size;
   l.max_copy_segments = 256;
@@ -250,6 +261,7 @@ void RbdDevice::Submit(block::IoRequest& req) {
   if (status == IoStatus::kOk) {
     ReactorState& st = CurrentState();
     Op* op = st.Get();
+    op->dev = this;
     op->req = &req;
     if (int r = Start(op); r < 0) {
       st.free_ops.push_back(op);
@@ -265,10 +277,16 @@ void RbdDevice::Submit(block::IoRequest& req) {
 }
 
 int RbdDevice::Start(Op* op) {
-  rbd_completion_t c = nullptr;
-  // No callback: the completion is queued on the image and announced on the eventfd.
-  if (int r = rbd_aio_create_completion(op, nullptr, &c); r < 0) return r;
   const block::IoRequest& req = *op->req;
+  const bool caw = req.op == block::IoOp::kCompareAndWrite && !op->flush_next;
+  rbd_completion_t c = nullptr;
+  // No callback: the completion is queued on the image and announced on the eventfd. But
+  // librbd 16.2 neither queues nor announces a compare-and-write's completion (its
+  // rbd_poll_io_events never returns one), so that one alone has a callback.
+  if (int r = rbd_aio_create_completion(op, caw ? &RbdDevice::OnCompareAndWriteDone : nullptr, &c);
+      r < 0) {
+    return r;
+  }
   const uint64_t off = req.lba.value() * geometry_.block_size;
   const uint64_t len = req.blocks.bytes(geometry_.block_size);
   const int iovcnt = static_cast<int>(req.iovcnt);
@@ -284,6 +302,16 @@ int RbdDevice::Start(Op* op) {
       case block::IoOp::kWriteZeroes:
         r = rbd_aio_write_zeroes(image_, off, len, c, /*zero_flags=*/0, /*op_flags=*/0);
         break;
+      case block::IoOp::kWriteSame:
+        r = rbd_aio_writesame(image_, off, len, static_cast<const char*>(req.iov[0].iov_base),
+                              geometry_.block_size, c, /*op_flags=*/0);
+        break;
+      case block::IoOp::kCompareAndWrite: {
+        const auto* cmp = static_cast<const char*>(req.iov[0].iov_base);
+        r = static_cast<int>(
+            rbd_aio_compare_and_write(image_, off, len, cmp, cmp + len, c, &op->mismatch, 0));
+        break;
+      }
     }
   }
   if (r < 0) rbd_aio_release(c);
@@ -326,9 +354,24 @@ void RbdDevice::Drain() {
   }
 }
 
+void RbdDevice::OnCompareAndWriteDone(rbd_completion_t c, void* arg) {
+  auto* op = static_cast<Op*>(arg);
+  const ssize_t ret = rbd_aio_get_return_value(c);
+  rbd_aio_release(c);
+  op->home->reactor->Post([op, ret] { op->dev->Finish(op, ret); });
+}
+
 void RbdDevice::Finish(Op* op, ssize_t ret) {
-  if (ret >= 0 && op->req->op == block::IoOp::kWrite && (op->req->flags & block::kIoFua) != 0 &&
-      !op->flush_next) {
+  const block::IoOp kind = op->req->op;
+  if (kind == block::IoOp::kCompareAndWrite && ret == -EILSEQ) {
+    // The OSD compared and found a difference; librbd 16.2 reports where from the start of
+    // the range (its one sector).
+    op->req->miscompare_offset = op->mismatch;
+    return Complete(op, IoStatus::kMiscompare);
+  }
+  const bool writes = kind == block::IoOp::kWrite || kind == block::IoOp::kWriteSame ||
+                      kind == block::IoOp::kCompareAndWrite;
+  if (ret >= 0 && writes && (op->req->flags & block::kIoFua) != 0 && !op->flush_next) {
     op->flush_next = true;  // FUA: the write is done, now make it durable
     const int r = Start(op);
     if (r >= 0) return;

@@ -131,6 +131,9 @@ class RbdDevice : public block::BlockDevice, public block::CopyOffload {
   void WatchSize();
   // On a librbd thread: the image's header changed; takes its size if that changed.
   static void OnImageUpdated(void* arg);
+  // On a librbd thread: a compare-and-write finished (librbd 16.2 does not announce those
+  // on the eventfd); hands the result to the submitting reactor.
+  static void OnCompareAndWriteDone(rbd_completion_t c, void* arg);
   void ReadSize();
 
   ReactorState& CurrentState();
