@@ -113,6 +113,27 @@ std::string Model::Check(uint64_t lba, Content got) const {
   return "LBA " + std::to_string(lba) + " holds " + Name(got) + "; expected " + want;
 }
 
+std::string Model::CheckVisible(uint64_t lba, Content got) const {
+  const Block& b = blocks_[lba];
+  Content newest = b.durable;
+  size_t after = 0;  // later[after..] came after `newest` and were not acknowledged
+  for (size_t i = 0; i < b.later.size(); ++i) {
+    if (b.later[i].ack != kUnknown) {
+      newest = b.later[i].content;
+      after = i + 1;
+    }
+  }
+  if (got == newest) return "";
+  std::string want = Name(newest);
+  for (size_t i = after; i < b.later.size(); ++i) {
+    if (got == b.later[i].content) return "";
+    want += ", or unacknowledged " + Name(b.later[i].content);
+  }
+  if (b.inflight && got == *b.inflight) return "";
+  if (b.inflight) want += ", or in flight " + Name(*b.inflight);
+  return "LBA " + std::to_string(lba) + " holds " + Name(got) + "; expected " + want;
+}
+
 void Model::Observe(uint64_t lba, Content got) {
   Block& b = blocks_[lba];
   b.durable = got;

@@ -51,13 +51,18 @@ class Model {
   void Ack(uint64_t lba, bool fua);
   // It failed or its outcome is unknown (the connection went): either content may be there.
   void Fail(uint64_t lba);
+  // It was never sent after all (a step before it failed): the block is as it was.
+  void Cancel(uint64_t lba) { blocks_[lba].inflight.reset(); }
   // A SYNCHRONIZE CACHE was sent: the returned mark covers every write completed so far.
   uint64_t SyncIssued() const { return acks_; }
   // That SYNCHRONIZE CACHE completed GOOD.
   void SyncDone(uint64_t mark);
 
-  // "" when the block may hold `got`, else what was expected.
+  // "" when the block may hold `got` after a crash, else what was expected.
   std::string Check(uint64_t lba, Content got) const;
+  // The same without a crash (bench/soak): a read sees the newest acknowledged content, or a
+  // write after it whose outcome is unknown; durability does not matter.
+  std::string CheckVisible(uint64_t lba, Content got) const;
   // After a restart: the block holds `got` (checked first); that is now its durable state.
   void Observe(uint64_t lba, Content got);
 

@@ -78,6 +78,33 @@ TEST(CrashModel, InFlightAndFailedWritesMayOrMayNotHaveLanded) {
   EXPECT_EQ(m.Known(3), kC);
 }
 
+TEST(CrashModel, WithoutACrashAReadSeesTheNewestAcknowledgedWrite) {
+  Model m(8);
+  m.Issue(3, kA);
+  m.Ack(3, /*fua=*/true);
+  m.Issue(3, kB);
+  m.Ack(3, /*fua=*/false);  // not durable, but a read must see it
+  EXPECT_EQ(m.Check(3, kA), "") << "a crash may lose B";
+  EXPECT_NE(m.CheckVisible(3, kA), "") << "without a crash, A is an old write";
+  EXPECT_EQ(m.CheckVisible(3, kB), "");
+  m.Issue(3, kC);
+  m.Fail(3);  // aborted: C may or may not have landed
+  EXPECT_EQ(m.CheckVisible(3, kB), "");
+  EXPECT_EQ(m.CheckVisible(3, kC), "");
+  EXPECT_NE(m.CheckVisible(3, kZero), "");
+}
+
+TEST(CrashModel, ACancelledStepLeavesTheBlockAsItWas) {
+  Model m(8);
+  m.Issue(3, kA);
+  m.Ack(3, false);
+  m.Issue(3, kB);
+  m.Cancel(3);
+  EXPECT_FALSE(m.busy(3));
+  EXPECT_EQ(m.Known(3), kA);
+  EXPECT_NE(m.CheckVisible(3, kB), "");
+}
+
 TEST(CrashModel, SavesAndLoadsEveryState) {
   Model m(16);
   m.Issue(1, kA);

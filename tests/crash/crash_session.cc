@@ -13,6 +13,25 @@
 
 namespace ferry::crash_test {
 
+namespace {
+
+// Issues a command again while another initiator's LU reset gets in the way (bench/soak):
+// it ended TASK ABORTED, or this nexus's UNIT ATTENTION came first.
+template <typename Issue>
+scsi_task* Retrying(Issue issue) {
+  for (int attempt = 0;; ++attempt) {
+    scsi_task* t = issue();
+    const bool again =
+        t != nullptr &&
+        (t->status == SCSI_STATUS_TASK_ABORTED ||
+         (t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_UNIT_ATTENTION));
+    if (!again || attempt == 20) return t;
+    scsi_free_scsi_task(t);
+  }
+}
+
+}  // namespace
+
 iscsi_context* Connect(const Options& o) {
   const auto deadline = Clock::now() + std::chrono::seconds(20);
   for (;;) {
@@ -41,7 +60,7 @@ iscsi_context* Connect(const Options& o) {
 }
 
 uint32_t BlockSize(iscsi_context* c, int lun, uint64_t* lu_blocks) {
-  scsi_task* t = iscsi_readcapacity16_sync(c, lun);
+  scsi_task* t = Retrying([&] { return iscsi_readcapacity16_sync(c, lun); });
   uint32_t bs = 0;
   if (t != nullptr && t->status == SCSI_STATUS_GOOD) {
     auto* rc = static_cast<scsi_readcapacity16*>(scsi_datain_unmarshall(t));
@@ -56,7 +75,7 @@ uint32_t BlockSize(iscsi_context* c, int lun, uint64_t* lu_blocks) {
 
 // The LU's NAA designator (VPD 83h, association LU), for the EXTENDED COPY CSCD.
 bool Naa(iscsi_context* c, int lun, tpc_test::Designator* d) {
-  scsi_task* t = iscsi_inquiry_sync(c, lun, 1, 0x83, 1024);
+  scsi_task* t = Retrying([&] { return iscsi_inquiry_sync(c, lun, 1, 0x83, 1024); });
   bool found = false;
   if (t != nullptr && t->status == SCSI_STATUS_GOOD && t->datain.size >= 4) {
     const uint8_t* p = t->datain.data;
@@ -97,12 +116,14 @@ int VerifyAll(iscsi_context* c, const Options& o, uint32_t bs, Model* m) {
   constexpr uint64_t kChunk = 128;
   for (uint64_t lba = 0; lba < m->blocks(); lba += kChunk) {
     const uint64_t n = std::min(kChunk, m->blocks() - lba);
-    scsi_task* t = iscsi_read16_sync(c, o.lun, lba, static_cast<uint32_t>(n * bs),
-                                     static_cast<int>(bs), 0, 0, 0, 0, 0);
+    scsi_task* t = Retrying([&] {
+      return iscsi_read16_sync(c, o.lun, o.first_lba + lba, static_cast<uint32_t>(n * bs),
+                               static_cast<int>(bs), 0, 0, 0, 0, 0);
+    });
     if (t == nullptr || t->status != SCSI_STATUS_GOOD ||
         t->datain.size != static_cast<int>(n * bs)) {
       std::fprintf(stderr, "crash_client: LUN %d: READ(16) at LBA %llu failed: %s\n", o.lun,
-                   static_cast<unsigned long long>(lba), iscsi_get_error(c));
+                   static_cast<unsigned long long>(o.first_lba + lba), iscsi_get_error(c));
       if (t != nullptr) scsi_free_scsi_task(t);
       return bad + 1;
     }
@@ -110,7 +131,7 @@ int VerifyAll(iscsi_context* c, const Options& o, uint32_t bs, Model* m) {
       const std::span<const uint8_t> block(t->datain.data + i * bs, bs);
       const auto got = DecodeBlock(block);
       const std::string why =
-          got ? m->Check(lba + i, *got)
+          got ? (o.visible ? m->CheckVisible(lba + i, *got) : m->Check(lba + i, *got))
               : "LBA " + std::to_string(lba + i) + " holds a torn or foreign block";
       if (!why.empty()) {
         if (bad < 20) std::fprintf(stderr, "crash_client: LUN %d: %s\n", o.lun, why.c_str());

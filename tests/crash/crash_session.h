@@ -23,6 +23,14 @@ struct Options {
   uint32_t queue_depth = 16;
   bool xcopy = false, pr = false, verify_only = false;
   uint32_t isid = 1;  // ISID qualifier: the same I_T nexus run after run
+  // bench/soak (tests/soak/): several clients share a LUN, each on its own blocks, and no
+  // crash happens, so reads must see every acknowledged write.
+  uint64_t first_lba = 0;    // the model's block 0 is this LBA
+  bool odx = false;          // POPULATE TOKEN, RRTI, WRITE USING TOKEN every 32 commands
+  uint32_t abort_every = 0;  // ABORT TASK of a command in flight every N commands (0: never)
+  double reset_every = 0;    // LOGICAL UNIT RESET every S seconds (0: never)
+  bool drain = false;        // when the time is up, wait for the commands in flight
+  bool visible = false;      // verify with Model::CheckVisible instead of Model::Check
 };
 
 // Logs in (retrying for up to 20 s while ferryd starts) and clears the unit attentions;

@@ -22,35 +22,18 @@ client=$(realpath "$3")
 iterations=${CRASH_ITERATIONS:-4}
 # shellcheck source=SCRIPTDIR/../lib/ferryd.sh
 . "$(dirname "$(realpath "$0")")/../lib/ferryd.sh"
+# shellcheck source=SCRIPTDIR/../lib/volumes.sh
+. "$(dirname "$(realpath "$0")")/../lib/volumes.sh"
 make_workdir crash
 iqn=iqn.2026-12.org.ferry:crash
 blocks=2048  # 8 MiB of 4 KiB blocks per LUN
 
-backstore() {  # NAME SIZE
-  printf '"%s": {"type": "file", "path": "%s/%s.img", "size": "%s", "create": true, "block_size": 4096}' \
-    "$1" "$work" "$1" "$2"
-}
-config() {  # VOLUMES LUNS
-  cat <<JSON
-{
-  "backstores": {
-    $(backstore data 16M), $(backstore tmeta 4M), $(backstore tdata 64M),
-    $(backstore origin 16M), $(backstore cow 32M), $(backstore leg0 16M),
-    $(backstore leg1 16M), $(backstore mlog 1M), $(backstore prlun 1M)
-  },
-  "volumes": [$1],
-  "targets": {
-    "$iqn": {
-      "portal_groups": [{"tag": 1, "portals": ["127.0.0.1:0"]}],
-      "luns": [$2]
-    }
-  }
-}
-JSON
-}
+bs() { file_backstore "$@"; }
+backstores="$(bs data 16M), $(bs tmeta 4M), $(bs tdata 64M), $(bs origin 16M), $(bs cow 32M),
+  $(bs leg0 16M), $(bs leg1 16M), $(bs mlog 1M), $(bs prlun 1M)"
 pool='{"name": "pool", "table": "0 131072 thin-pool tmeta tdata 128 0"}'
-config "$pool" '{"lun": 0, "backstore": "data"}' >"$work/setup.json"
-config "$pool,
+volume_config "$backstores" "$pool" '{"lun": 0, "backstore": "data"}' >"$work/setup.json"
+volume_config "$backstores" "$pool,
     {\"name\": \"thin1\", \"table\": \"0 32768 thin pool 1\"},
     {\"name\": \"origin_v\", \"table\": \"0 32768 snapshot-origin origin\"},
     {\"name\": \"snap\", \"table\": \"0 32768 snapshot origin cow P 8\"},
@@ -58,7 +41,6 @@ config "$pool,
   '{"lun": 0, "backstore": "data"}, {"lun": 1, "backstore": "thin1"},
    {"lun": 2, "backstore": "origin_v"}, {"lun": 3, "backstore": "snap"},
    {"lun": 4, "backstore": "mirror"}, {"lun": 5, "backstore": "prlun"}' >"$work/crash.json"
-ctl() { "$ferryctl" --socket "$work/state/ferryd.sock" "$@"; }
 
 clients=()
 run_client() {  # NAME ARGS...: in the background, output to $work/NAME.out
@@ -68,28 +50,13 @@ run_client() {  # NAME ARGS...: in the background, output to $work/NAME.out
     >>"$work/$name.out" 2>&1 &
   clients+=("$!:$name")
 }
-wait_clients() {
-  local c status=0
-  for c in "${clients[@]}"; do
-    wait "${c%%:*}" || {
-      status=$?
-      echo "crash_client ${c#*:} failed (exit $status):" >&2
-      tail -25 "$work/${c#*:}.out" >&2
-    }
-  done
-  clients=()
-  [ "$status" -eq 0 ] || fail "a client found lost or torn data (or could not run)"
-}
-# ferryd on a config in the work directory and the state kept across kills.
-start() {  # [CONFIG]
-  start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/${1:-crash.json}" --state-dir "$work/state"
+# ferryd on crash.json and the state kept across kills.
+start() {
+  start_ferryd "$ferryd" "$work/ferryd.log" --config "$work/crash.json" --state-dir "$work/state"
 }
 
 echo "== setup: thin device 1 in the pool"
-start setup.json
-ctl volume message pool 0 create_thin 1 >/dev/null || fail "create_thin 1"
-kill "$pid" && wait "$pid" || fail "ferryd did not stop cleanly after the setup"
-pid=""
+create_thin_device setup.json 1
 
 # Before a kill, every client has read its LUN back: in a slow build (ThreadSanitizer) that
 # can take longer than the kill's delay, and a read cut off by the kill proves nothing.
@@ -125,26 +92,16 @@ for i in $(seq "$iterations"); do
   kill -9 "$pid"
   wait "$pid" 2>/dev/null || true
   pid=""
-  wait_clients
+  wait_clients "a client found lost or torn data (or could not run)"
 done
 
 echo "== after the last kill: every LUN, the mirror's legs, the pool's metadata"
 start
 for l in 0 1 2 3 4; do run_client "lun$l" --lun "$l" --model "$work/lun$l.model" --verify-only --isid "1$l"; done
 run_client lun5 --lun 5 --model "$work/lun5.pr" --pr --verify-only --isid 15 --blocks 16
-wait_clients
-ctl volume status pool >"$work/pool.status" || fail "volume status pool"
-grep -q needs_check "$work/pool.status" && fail "the thin pool needs a check: $(cat "$work/pool.status")"
-for _ in $(seq 100); do  # the mirror resyncs the regions dirty at the kill
-  ctl volume status mirror >"$work/mirror.status" || fail "volume status mirror"
-  read -r insync total < <(grep -oE '[0-9]+/[0-9]+' "$work/mirror.status" | head -1 | tr / ' ')
-  [ "$insync" = "$total" ] && break
-  sleep 0.1
-done
-[ "$insync" = "$total" ] || fail "the mirror is not in sync after 10 s: $(cat "$work/mirror.status")"
-kill "$pid" && wait "$pid" || fail "ferryd did not stop cleanly"
-pid=""
-cmp -n 16777216 "$work/leg0.img" "$work/leg1.img" || fail "the mirror's legs differ"
+wait_clients "a client found lost or torn data (or could not run)"
+expect_pool_clean pool
+expect_mirror_in_sync mirror leg0 leg1 16777216
 
 writes=$(cat "$work"/lun[0-4].out | sed -n 's/.*: \([0-9]*\) writes (\([0-9]*\) FUA), \([0-9]*\) syncs, \([0-9]*\) copies.*/\1 \2 \3 \4/p' |
   awk '{w += $1; f += $2; s += $3; c += $4} END {print w, f, s, c}')
