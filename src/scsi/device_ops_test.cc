@@ -34,7 +34,7 @@ class PatternDevice : public block::BlockDevice {
   }
 
   bool decline = false;
-  uint64_t asked[7] = {};
+  uint64_t asked[static_cast<size_t>(block::IoOp::kCompareAndWrite) + 1] = {};
   uint64_t Asked(block::IoOp op) const { return asked[static_cast<size_t>(op)]; }
   uint8_t* at(uint64_t lba) { return mem_.data() + lba * 512; }
 

@@ -50,14 +50,18 @@ struct RmwOp {
       lu->NoteWrite(lba, blocks);
       if (st == IoStatus::kNotSupported) return Submit(block::IoOp::kRead);  // not compared
       if (st == IoStatus::kMiscompare) return Miscompare(req.miscompare_offset);
-      if (st != IoStatus::kOk) {
-        task->status = StatusForIoStatus(st);
-        if (task->status == Status::kCheckCondition) task->Fail(SenseForIoStatus(st, true));
-      }
+      if (st != IoStatus::kOk) return Failed(st, /*write=*/true);
       Finish();
     };
     lu->NoteWrite(lba, blocks);
     lu->device().Submit(req);
+  }
+
+  // The device failed the request: its status and sense end the command.
+  void Failed(IoStatus st, bool write) {
+    task->status = StatusForIoStatus(st);
+    if (task->status == Status::kCheckCondition) task->Fail(SenseForIoStatus(st, write));
+    Finish();
   }
 
   // SBC-3 5.2: MISCOMPARE, the INFORMATION field the offset of the first differing byte;
@@ -87,11 +91,7 @@ struct RmwOp {
   void OnDone(block::IoOp op, IoStatus st) {
     const bool write = op == block::IoOp::kWrite;
     if (write) lu->NoteWrite(lba, blocks);
-    if (st != IoStatus::kOk) {
-      task->status = StatusForIoStatus(st);
-      if (task->status == Status::kCheckCondition) task->Fail(SenseForIoStatus(st, write));
-      return Finish();
-    }
+    if (st != IoStatus::kOk) return Failed(st, write);
     if (write) return Finish();
     const uint8_t* out = task->data_out.data();
     if (compare) {

@@ -15,7 +15,8 @@ struct FaultyDevice::State {
   std::vector<std::pair<Lba, BlockCount>> dropped;  // guarded by mu
   std::chrono::microseconds delay{0};               // guarded by mu
   std::optional<IoStatus> copy_status;              // guarded by mu
-  std::atomic<uint64_t> requests[7] = {};           // indexed by IoOp
+  // Indexed by IoOp; kCompareAndWrite is the last one.
+  std::atomic<uint64_t> requests[static_cast<size_t>(IoOp::kCompareAndWrite) + 1] = {};
   std::atomic<uint64_t> copy_legs{0};
 
   // The status of the first error range that a request of `op` on [lba, lba+blocks)
