@@ -7,15 +7,15 @@
 #     with the harness of tests/conformance/run.sh (tests/lib/iscsi_test_cu.sh): no test may
 #     fail, every skip must have a reason on the shared allowed list.
 #  2. qemu-img convert -C -n from LUN 1 (random data written first, one object left a hole)
-#     to LUN 2, two images without an object map (what server-side copy needs) and objects of
-#     2 MiB (qemu-img copies in 2 MiB requests, so each is one whole object): ferryd's copy
-#     counters show every byte copied by the OSDs (rados_copy) and none read by ferryd
-#     (rbd_gateway); qemu-img compare of the LUNs, and `rbd export` of the destination image
-#     (the pool holds the copy); a snapshot of the destination taken before the copy still
-#     holds the old data. Then LUN 1 to LUN 3, an image of 4 MiB objects: the cluster must not
-#     copy, ferryd's offload notes name the reason (object sizes), ferryd copies the bytes
-#     itself, and LUN 3 equals LUN 1. Then another client grows LUN 2's image: its capacity
-#     follows.
+#     to LUN 2, images of 2 MiB objects (qemu-img copies in 2 MiB requests, so each is one
+#     whole object), LUN 2's with the cluster's default features (object map, fast-diff):
+#     ferryd's copy counters show every byte copied by the OSDs (rados_copy) and none read by
+#     ferryd (rbd_gateway); qemu-img compare of the LUNs, and `rbd export` of the destination
+#     image by another client (the pool holds the copy, and the object map shows it); a
+#     snapshot of the destination taken before the copy still holds the old data. Then LUN 1
+#     to LUN 3, an image of 4 MiB objects: the cluster must not copy, ferryd's offload notes
+#     name the reason (object sizes), ferryd copies the bytes itself, and LUN 3 equals LUN 1.
+#     Then another client grows LUN 2's image: its capacity follows.
 #     The OSD restarted (tests/lib/ceph_cluster.sh restart-osd) while 64 writes of 1 MiB go
 #     to LUN 1: every write acknowledged reads back; then while qemu-img convert -C copies
 #     LUN 1 to LUN 2: the copy completes and LUN 2 holds it.
@@ -82,9 +82,8 @@ print(c)' "$1"
 }
 
 new_image cu 256M && img0=$image
-plain=(--image-feature "layering,exclusive-lock" --object-size 2M)
-new_image src 64M "${plain[@]}" && img1=$image
-new_image dst 64M "${plain[@]}" && img2=$image
+new_image src 64M --image-feature "layering,exclusive-lock" --object-size 2M && img1=$image
+new_image dst 64M --object-size 2M && img2=$image
 new_image big 64M --image-feature "layering,exclusive-lock" && img3=$image
 IQN=iqn.2026-12.org.ferry:rbd
 rbd_backstore() {

@@ -79,14 +79,15 @@ struct RbdDevice::CopyLeg {
   RbdDevice* src = nullptr;
   block::CopyLegRequest* req = nullptr;
   io::Reactor* reactor = nullptr;
-  std::string why_not;  // why the cluster does not copy; "" when it does
-  uint64_t seq = 0;     // the destination's snapshot context
+  std::string why_not;        // why the cluster does not copy; "" when it does
+  bool mark_objects = false;  // the destination keeps an object map (MarkObject)
+  uint64_t seq = 0;           // the destination's snapshot context
   std::vector<librados::snap_t> snaps;
   std::vector<CopyStep> steps;
   size_t next = 0;
   uint32_t in_flight = 0;
   IoStatus status = IoStatus::kOk;
-  uint64_t server = 0, gateway = 0, zeroed = 0, parent = 0;
+  uint64_t server = 0, gateway = 0, zeroed = 0, parent = 0, marked = 0;
   std::array<Slot, kCopyDepth> slots;
 };
 
@@ -130,6 +131,7 @@ RbdDevice::CopyStats RbdDevice::copy_stats() const {
   s.gateway_bytes = copy_->gateway_bytes.load();
   s.zeroed_bytes = copy_->zeroed_bytes.load();
   s.parent_objects = copy_->parent_objects.load();
+  s.marked_objects = copy_->marked_objects.load();
   s.fallback_legs = copy_->fallback_legs.load();
   return s;
 }
@@ -214,10 +216,6 @@ std::string RbdDevice::ServerSideRefusal(const RbdDevice& src) const {
   if (rbd_is_exclusive_lock_owner(image_, &owner) < 0 || owner == 0) {
     return "the gateway does not hold the destination's exclusive lock";
   }
-  if ((f & (RBD_FEATURE_OBJECT_MAP | RBD_FEATURE_FAST_DIFF)) != 0) {
-    return "the destination has object-map/fast-diff, which writes behind librbd would leave "
-           "stale (rbd feature disable IMAGE fast-diff object-map allows server-side copy)";
-  }
   if ((f & RBD_FEATURE_JOURNALING) != 0) {
     return "the destination is journaled, and writes behind librbd would bypass the journal";
   }
@@ -244,6 +242,9 @@ std::string RbdDevice::ServerSideRefusal(const RbdDevice& src) const {
 void RbdDevice::PrepareCopy(CopyLeg* leg) {
   RbdDevice& src = *leg->src;
   leg->why_not = ServerSideRefusal(src);
+  uint64_t features = 0;
+  leg->mark_objects =
+      rbd_get_features(image_, &features) == 0 && (features & RBD_FEATURE_OBJECT_MAP) != 0;
   if (leg->why_not.empty()) {
     int r = rbd_flush(src.image_);
     if (r == 0) r = rbd_flush(image_);
@@ -338,9 +339,47 @@ void RbdDevice::IssueStep(CopyLeg* leg, size_t slot) {
     };
     return leg->src->Submit(s.rd);
   }
-  // kServer: the OSD holding the destination object reads the source object and replaces
-  // the destination object with it, cloning the old one first for the destination's
-  // snapshots (the snapshot context passed here).
+  if (leg->mark_objects) return MarkObject(leg, slot);
+  IssueServerCopy(leg, slot);
+}
+
+// A destination with an object map: librbd keeps the map (on disk and in memory) and reads an
+// object it believes absent as zeroes, and fast-diff reports from it what changed since a
+// snapshot. A copy-from behind librbd would leave the map saying "absent". So librbd marks the
+// object first: it writes one block of zeroes there (updating the map before the write), the
+// flush waits until that write is in the OSD (librbd's writearound cache acknowledges writes
+// before sending them), and only then does the copy-from replace the whole object, the block
+// included. The write carries librbd's snapshot context, so an object the destination's
+// snapshots share is cloned by it, and the copy-from, with the same context, clones nothing.
+void RbdDevice::MarkObject(CopyLeg* leg, size_t slot) {
+  static const std::array<uint8_t, 4096> kZeroBlock{};  // rbd_params.cc: 512 or 4096 bytes
+  CopyLeg::Slot& s = leg->slots[slot];
+  const uint32_t bs = geometry_.block_size;
+  s.iov = {const_cast<uint8_t*>(kZeroBlock.data()), std::min<size_t>(bs, kZeroBlock.size())};
+  s.wr = {.op = block::IoOp::kWrite,
+          .lba = Lba(s.step.dst_off / bs),
+          .blocks = BlockCount(1),
+          .iov = &s.iov,
+          .iovcnt = 1};
+  s.wr.done = [this, leg, slot](IoStatus x) {
+    if (x != IoStatus::kOk) return StepDone(leg, slot, x);
+    Submit(leg->slots[slot].rd);
+  };
+  s.rd = {.op = block::IoOp::kFlush};
+  s.rd.done = [this, leg, slot](IoStatus x) {
+    if (x != IoStatus::kOk) return StepDone(leg, slot, x);
+    ++leg->marked;
+    IssueServerCopy(leg, slot);
+  };
+  Submit(s.wr);
+}
+
+// The OSD holding the destination object reads the source object and replaces the
+// destination object with it, cloning the old one first for the destination's snapshots (the
+// snapshot context passed here).
+void RbdDevice::IssueServerCopy(CopyLeg* leg, size_t slot) {
+  CopyLeg::Slot& s = leg->slots[slot];
+  const CopyStep& st = s.step;
   const uint64_t os = object_size_;
   s.op = std::make_unique<librados::ObjectWriteOperation>();
   s.op->copy_from2(ObjectName(leg->src->copy_->data_prefix, st.src_off / os), leg->src->copy_->data,
@@ -426,6 +465,7 @@ void RbdDevice::CompleteCopy(CopyLeg* leg) {
   copy_->gateway_bytes += leg->gateway;
   copy_->zeroed_bytes += leg->zeroed;
   copy_->parent_objects += leg->parent;
+  copy_->marked_objects += leg->marked;
   if (!leg->why_not.empty() && leg->gateway > 0) {
     ++copy_->fallback_legs;
     req.refusal = "not copied inside the cluster: " + leg->why_not + "; copied by the gateway";

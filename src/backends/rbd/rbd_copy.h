@@ -31,6 +31,7 @@ struct CopyInfo {
   std::atomic<uint64_t> gateway_bytes{0};
   std::atomic<uint64_t> zeroed_bytes{0};
   std::atomic<uint64_t> parent_objects{0};
+  std::atomic<uint64_t> marked_objects{0};
   std::atomic<uint64_t> fallback_legs{0};
 };
 

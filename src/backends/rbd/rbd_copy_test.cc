@@ -1,13 +1,16 @@
 // Copies between rbd devices through the copy engine (rbd_copy.cc), against the cluster
 // tests/rbd/run.sh starts: whole objects copied by the OSDs (the gateway reads none of
 // their bytes), holes zeroed, the destination's snapshots kept, a clone's parent data read
-// through librbd, and a named reason when the cluster must not copy.
+// through librbd, an object map kept correct, and a named reason when the cluster must not
+// copy.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <numeric>
 
 #include "backends/builtin.h"
+#include "backends/rbd/rbd_copy_plan.h"
 #include "backends/rbd/testing/rbd_test_images.h"
 #include "ferry/copy.h"
 #include "io/reactor.h"
@@ -23,7 +26,7 @@ using testing::TestOptions;
 constexpr uint64_t kObj = 4u << 20;
 constexpr uint64_t kSize = 4 * kObj;
 constexpr uint64_t kPiece = 1u << 20;
-// What server-side copy needs of the destination: no object map.
+// Without an object map, and the cluster's defaults (object map and fast-diff).
 constexpr uint64_t kPlain = RBD_FEATURE_LAYERING | RBD_FEATURE_EXCLUSIVE_LOCK;
 constexpr uint64_t kDefault = kPlain | RBD_FEATURE_OBJECT_MAP | RBD_FEATURE_FAST_DIFF;
 
@@ -168,21 +171,71 @@ TEST_F(RbdCopyTest, DifferentObjectSizesFallBackNamingTheReason) {
   EXPECT_TRUE(ReadAll(*dst) == data);
 }
 
-// An object map on the destination rules the cluster out as well, with its own reason.
-TEST_F(RbdCopyTest, ObjectMapOnTheDestinationFallsBack) {
+// A destination with an object map and fast-diff (the cluster's default features) is copied
+// by the OSDs too, each object marked in the map through librbd first. Objects 0 and 2 of the
+// destination held data, 1 and 3 did not exist; the source has data in 0, 1 and 3 and a hole
+// in 2. Afterwards a new handle, which reads the map from the pool, reads the copy, the map is
+// valid, fast-diff since the snapshot taken before the copy names every object, and the
+// snapshot reads the old data.
+TEST_F(RbdCopyTest, ObjectMapDestinationIsCopiedInsideTheCluster) {
+  const std::string dst_image = TestImages::Create(kSize, kDefault);
   auto src = Open(TestImages::Create(kSize, kPlain));
-  auto dst = Open(TestImages::Create(kSize, kDefault));
+  auto dst = Open(dst_image);
   ASSERT_TRUE(src && dst);
-  std::vector<uint8_t> data = Pattern(kObj, 5);
-  ASSERT_EQ(Io(*src, block::IoOp::kWrite, kObj, &data), IoStatus::kOk);
+  std::vector<uint8_t> expect = Pattern(kSize, 5);
+  std::fill(expect.begin() + 2 * kObj, expect.begin() + 3 * kObj, 0);
+  for (uint64_t obj : {0, 1, 3}) {
+    std::vector<uint8_t> part(expect.begin() + obj * kObj, expect.begin() + (obj + 1) * kObj);
+    ASSERT_EQ(Io(*src, block::IoOp::kWrite, obj * kObj, &part), IoStatus::kOk);
+  }
+  std::vector<uint8_t> old(kSize, 0);
+  for (uint64_t obj : {0, 2}) {
+    std::vector<uint8_t> part = Pattern(kObj, static_cast<uint8_t>(60 + obj));
+    std::copy(part.begin(), part.end(), old.begin() + obj * kObj);
+    ASSERT_EQ(Io(*dst, block::IoOp::kWrite, obj * kObj, &part), IoStatus::kOk);
+  }
+  ASSERT_TRUE(TestImages::Snapshot(dst_image, "before"));
+
   copy::CopyResult r = Copy(*src, *dst);
   ASSERT_EQ(r.status, IoStatus::kOk);
-  EXPECT_THAT(r.offload_notes, Contains(HasSubstr("object-map/fast-diff")));
-  EXPECT_EQ(dst->copy_stats().gateway_bytes, kObj);
-  EXPECT_EQ(dst->copy_stats().zeroed_bytes, 3 * kObj);
-  std::vector<uint8_t> expect(kSize, 0);
-  std::copy(data.begin(), data.end(), expect.begin() + kObj);
+  EXPECT_EQ(By(r, block::CopyMechanism::kRadosCopy), kSize);
+  EXPECT_EQ(By(r, block::CopyMechanism::kRbdGateway), 0u);
+  const RbdDevice::CopyStats s = dst->copy_stats();
+  EXPECT_EQ(s.server_bytes, 3 * kObj);
+  EXPECT_EQ(s.marked_objects, 3u);
+  EXPECT_EQ(s.gateway_bytes, 0u);
+  EXPECT_EQ(s.fallback_legs, 0u);
   EXPECT_TRUE(ReadAll(*dst) == expect);
+
+  dst.reset();
+  auto fresh = Open(dst_image);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(ReadAll(*fresh) == expect) << "the object map hides the copied objects";
+  fresh.reset();
+  uint64_t flags = 0;
+  std::vector<ByteRange> changed;
+  const int r2 = TestImages::WithImage(dst_image, [&](rbd_image_t img) {
+    int e = rbd_get_flags(img, &flags);
+    if (e == 0) {
+      e = rbd_diff_iterate2(
+          img, "before", 0, kSize, /*include_parent=*/0, /*whole_object=*/1,
+          [](uint64_t off, size_t len, int, void* arg) {
+            static_cast<std::vector<ByteRange>*>(arg)->push_back({off, len});
+            return 0;
+          },
+          &changed);
+    }
+    return e;
+  });
+  ASSERT_EQ(r2, 0) << std::strerror(-r2);
+  EXPECT_EQ(flags & (RBD_FLAG_OBJECT_MAP_INVALID | RBD_FLAG_FAST_DIFF_INVALID), 0u);
+  NormalizeRanges(&changed);
+  ASSERT_EQ(changed.size(), 1u) << "fast-diff since the snapshot misses objects";
+  EXPECT_EQ(changed[0].off, 0u);
+  EXPECT_EQ(changed[0].len, kSize);
+  auto before = Open(dst_image, "before");
+  ASSERT_TRUE(before);
+  EXPECT_TRUE(ReadAll(*before) == old) << "the snapshot taken before the copy changed";
 }
 
 // A clone as the source: the object it wrote is copied by the cluster, its parent's data

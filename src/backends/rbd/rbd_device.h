@@ -45,12 +45,14 @@
 // safe, and the rest is read and written through librbd, up to kCopyDepth steps in flight per
 // leg (buffers of 4 MiB, reused). Server-side copy is safe only when the device holds the
 // destination's exclusive lock, both images have one object size and no striping, the
-// destination has no object map, fast-diff or journal (which writes behind librbd would leave
-// stale), the source is not a snapshot and neither image starts with a LUKS header; each
+// destination has no journal (which writes behind librbd would bypass), the source is not a
+// snapshot and neither image starts with a LUKS header; each
 // condition that rules it out is named in the leg's result (CopyLegRequest::refusal) and the
 // bytes go through the gateway. Both images are flushed before the cluster copies (librbd's
 // writearound cache may hold acknowledged writes), and the destination's cache is invalidated
-// after. A source object missing although the source holds data there (a clone's parent data)
+// after. A destination with an object map has each object marked in it through librbd before
+// the cluster replaces the object (MarkObject). A source object missing although the source
+// holds data there (a clone's parent data)
 // is read through librbd. librados calls the copy-from completions on its own thread, which
 // only posts them to the leg's reactor. A segment whose source and destination overlap on
 // one image is refused (kNotSupported): the engine copies it in order.
@@ -114,6 +116,7 @@ class RbdDevice : public block::BlockDevice, public block::CopyOffload {
     uint64_t gateway_bytes = 0;   // read from the source and written by this gateway
     uint64_t zeroed_bytes = 0;    // holes of the source, zeroed without reading
     uint64_t parent_objects = 0;  // source objects read through librbd (a clone's parent)
+    uint64_t marked_objects = 0;  // objects marked in the object map before the OSDs copied
     uint64_t fallback_legs = 0;   // legs that could not use server-side copy
   };
   CopyStats copy_stats() const;
@@ -156,6 +159,8 @@ class RbdDevice : public block::BlockDevice, public block::CopyOffload {
   void PrepareCopy(CopyLeg* leg);  // worker thread
   void PumpCopy(CopyLeg* leg);     // leg's reactor, as the next ones
   void IssueStep(CopyLeg* leg, size_t slot);
+  void MarkObject(CopyLeg* leg, size_t slot);
+  void IssueServerCopy(CopyLeg* leg, size_t slot);
   void ServerStepDone(CopyLeg* leg, size_t slot, int r);
   void StepDone(CopyLeg* leg, size_t slot, IoStatus st);
   void FinishCopy(CopyLeg* leg);

@@ -105,6 +105,19 @@ class TestImages {
     return r;
   }
 
+  // Calls `fn` with a handle of its own on `image` (as another client would) and returns what
+  // it returns, or the error of rbd_open.
+  template <typename Fn>
+  static int WithImage(const std::string& image, Fn fn) {
+    auto pool = Pool();
+    rbd_image_t img = nullptr;
+    if (pool == nullptr) return -EIO;
+    if (int r = rbd_open(pool->get(), image.c_str(), &img, nullptr); r < 0) return r;
+    const int r = fn(img);
+    rbd_close(img);
+    return r;
+  }
+
   static void Cleanup() {
     auto pool = Pool();
     if (pool == nullptr) return;
