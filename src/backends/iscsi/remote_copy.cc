@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <limits>
 #include <random>
 
@@ -162,21 +163,16 @@ bool RemoteCopier::StartUnit(Op& op) {
   return true;
 }
 
-constexpr uint64_t kSegmentAlignBytes = 4096;
-
-// SPC-4 6.4.6.5: a 02h segment moves at most 65535 source blocks and MAXIMUM SEGMENT LENGTH
-// bytes; one command holds at most MAXIMUM SEGMENT DESCRIPTOR COUNT segments and MAXIMUM
-// DESCRIPTOR LIST LENGTH bytes of descriptors (the destination's copy manager runs it).
 bool RemoteCopier::FillXcopyUnit(Op& op) {
   const CopyCapabilities& d = *dst_.caps;
   uint64_t seg_cap = uint64_t{kMaxB2BSegmentBlocks} * src_.block_size;
   if (d.max_segment_bytes != 0) seg_cap = std::min<uint64_t>(seg_cap, d.max_segment_bytes);
   seg_cap = FloorTo(std::min(seg_cap, options_.max_command_bytes), unit_bytes_);
-  // Segments cut at 4 KiB multiples where they can be: an array that clones file-system
-  // blocks (reflink) then clones every segment whole instead of copying their edges.
-  if (seg_cap >= kSegmentAlignBytes && kSegmentAlignBytes % unit_bytes_ == 0) {
-    seg_cap = FloorTo(seg_cap, kSegmentAlignBytes);
-  }
+  // Segments of a power of two (unit_bytes_ is one, Plan): an array whose LUs are made of
+  // power-of-two units (file-system blocks it clones by reflink, RBD objects the cluster
+  // copies, thin chunks) then takes every segment of an aligned copy whole instead of
+  // copying the edges of each. 65535 blocks of 512 bytes become 16 MiB, not 32 MiB - 512.
+  seg_cap = std::bit_floor(seg_cap);
   if (seg_cap == 0) {
     Refuse("the array's MAXIMUM SEGMENT LENGTH (" + std::to_string(d.max_segment_bytes) +
            " bytes) is below one block");

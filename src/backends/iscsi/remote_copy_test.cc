@@ -380,6 +380,34 @@ TEST_F(RemoteCopyTest, XcopySplitsBySmallLimitsWithSeveralInFlight) {
   EXPECT_LE(target_->max_in_flight, 4);
 }
 
+// Segments are cut at a power of two below the array's MAXIMUM SEGMENT LENGTH (3 MiB + one
+// block here: 2 MiB), so an aligned copy reaches the array in aligned, whole units.
+TEST_F(RemoteCopyTest, XcopySegmentsArePowersOfTwo) {
+  const Bytes a = Fill(0, 0, 12288, 8);  // 6 MiB
+  CopyCapabilities d = dst_caps_;
+  d.max_segment_bytes = (3u << 20) + kBs;
+  std::vector<std::pair<uint64_t, uint64_t>> segs;  // (blocks, destination LBA)
+  target_->before = [&](uint64_t, ScsiCommand& c) {
+    if (c.cdb[0] != 0x83 || c.cdb[1] > 0x01) return LoopbackChannel::Action::kRun;
+    const bool lid4 = c.cdb[1] == 0x01;  // header 48 bytes, list length 16 bits at 44
+    const size_t header = lid4 ? kXcopyLid4HeaderBytes : kXcopyLid1HeaderBytes;
+    const size_t list = lid4 ? LoadBe16(&c.data_out[44]) : LoadBe32(&c.data_out[8]);
+    const size_t first = header + 2 * kCscdDescriptorBytes;
+    for (size_t at = first; at < first + list; at += kB2BSegmentBytes) {
+      segs.emplace_back(LoadBe16(&c.data_out[at + 10]), LoadBe64(&c.data_out[at + 20]));
+    }
+    return LoopbackChannel::Action::kRun;
+  };
+  const auto r = Copy(Src(), {target_.get(), 1, kBs, &d}, true, {{0, 0, 12288 * kBs}});
+  ASSERT_EQ(r.status, IoStatus::kOk) << r.reason;
+  EXPECT_EQ(Read(1, 0, 12288), a);
+  ASSERT_EQ(segs.size(), 3u);
+  for (const auto& [blocks, lba] : segs) {
+    EXPECT_EQ(blocks, 4096u);
+    EXPECT_EQ(lba % 4096, 0u);
+  }
+}
+
 TEST_F(RemoteCopyTest, XcopyBetweenBlockSizes) {
   const Bytes a = Fill(0, 64, 64, 4);  // 32 KiB
   const auto r =
