@@ -38,6 +38,10 @@
 #include "base/io_status.h"
 #include "base/units.h"
 
+namespace ferry::volume {
+class Stack;  // the volume layer's stacking capability (src/volume/stack.h)
+}
+
 namespace ferry::block {
 
 class BlockDevice;
@@ -206,6 +210,13 @@ class BlockDevice {
 
   // The native-copy capability, or nullptr when the device has none (the default).
   virtual CopyOffload* copy_offload() { return nullptr; }
+
+  // The stacking capability of a device built on other devices by a table of targets (a
+  // volume), which the layers above use to hold it open, walk its table and pin it for
+  // copies; nullptr for every other device (the default). The volume layer declares the
+  // interface; the block layer only carries it, as it carries CopyOffload.
+  virtual volume::Stack* stack() { return nullptr; }
+  virtual const volume::Stack* stack() const { return nullptr; }
 
   // Whether blocks from `lba` (inside the device) hold space, and how many blocks from
   // there, at most `max` (> 0), share that status. A metadata lookup (a map, lseek

@@ -39,7 +39,7 @@ void PinSet::RequestRelease(const std::weak_ptr<PinSet>& weak) {
   });
 }
 
-const volume::Table* PinSet::Pin(volume::Volume* vol) {
+const volume::Table* PinSet::Pin(volume::Stack* vol) {
   for (const Entry& e : entries_) {
     if (e.vol.get() == vol) return e.table.get();
   }
@@ -56,7 +56,7 @@ const volume::Table* PinSet::Pin(volume::Volume* vol) {
     refused_.push_back(vol);
     return nullptr;
   }
-  entries_.push_back({vol->shared_from_this(), table, std::move(*pin)});
+  entries_.push_back({vol->shared_stack(), table, std::move(*pin)});
   return table.get();
 }
 
@@ -88,7 +88,7 @@ void Push(const Seg& s, std::vector<Seg>* out) {
 // `top` as ordinary I/O, so no request the copy waits for can queue on a volume it pins.
 void Walk(PinSet* pins, Place at, Place top, uint64_t len, int depth, block::IoOp op,
           std::vector<Seg>* out) {
-  auto* vol = dynamic_cast<volume::Volume*>(at.dev);
+  volume::Stack* vol = at.dev->stack();
   if (vol == nullptr) {
     Push({len, at, depth > 0}, out);
     return;
@@ -136,7 +136,7 @@ std::vector<Piece> Cut(const Piece& p, const std::vector<std::vector<Seg>>& list
       place = {s.place.dev, s.place.byte + used[l]};
       if (place.byte % place.dev->geometry().block_size != 0) return {};
       q.translated |= s.walked;
-      on_volume |= !s.walked && dynamic_cast<volume::Volume*>(s.place.dev) != nullptr;
+      on_volume |= !s.walked && s.place.dev->stack() != nullptr;
       used[l] += n;
       if (used[l] == s.len) {
         ++idx[l];
@@ -150,9 +150,9 @@ std::vector<Piece> Cut(const Piece& p, const std::vector<std::vector<Seg>>& list
 }
 
 bool HasVolume(const Piece& p, size_t num_dsts) {
-  if (dynamic_cast<volume::Volume*>(p.src.dev) != nullptr) return true;
+  if (p.src.dev->stack() != nullptr) return true;
   for (size_t k = 0; k < num_dsts; ++k) {
-    if (dynamic_cast<volume::Volume*>(p.dst[k].dev) != nullptr) return true;
+    if (p.dst[k].dev->stack() != nullptr) return true;
   }
   return false;
 }

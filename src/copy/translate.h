@@ -2,16 +2,17 @@
 // pieces on the devices a client named become pieces on leaf devices (backend instances),
 // which are what the engine offloads, reads and writes.
 //
-// Translate walks every Place that lies on a volume::Volume down the volume's active table,
-// recursively, through targets that are transparent for copies (Target::copy_transparent:
-// linear, striped). A piece is cut wherever a mapping of the source or of any destination
-// changes. Every volume walked is pinned once (Volume::PinForCopy). Only leaf ranges are
-// translated: a range on another target (zero, error, flakey, delay, ...), or on a volume
-// that refuses its pin (suspended), stays where it lies on the descriptor's device, so the
-// engine copies it as ordinary I/O through the volumes' own Submit, which applies the
-// target's behaviour and queues while a volume is suspended. (Keeping such a range on the
-// lower volume instead could deadlock: a request the copy waits for would queue on a
-// volume whose suspend waits for the copy's pin.)
+// Translate walks every Place that lies on a volume (a device whose stack() capability
+// answers, volume/stack.h) down the volume's active table, recursively, through targets
+// that are transparent for copies (Target::copy_transparent: linear, striped). A piece is
+// cut wherever a mapping of the source or of any destination changes. Every volume walked
+// is pinned once (volume::Stack::PinForCopy). Only leaf ranges are translated: a range on
+// another target (zero, error, flakey, delay, ...), or on a volume that refuses its pin
+// (suspended), stays where it lies on the descriptor's device, so the engine copies it as
+// ordinary I/O through the volumes' own Submit, which applies the target's behaviour and
+// queues while a volume is suspended. (Keeping such a range on the lower volume instead
+// could deadlock: a request the copy waits for would queue on a volume whose suspend waits
+// for the copy's pin.)
 //
 // Pieces are left as they are (on the descriptor's devices) when translating them is not
 // safe or not exact: a piece whose source device is also one of its destination devices
@@ -29,7 +30,8 @@
 
 #include "base/status.h"
 #include "copy/plan.h"
-#include "volume/volume.h"
+#include "volume/stack.h"
+#include "volume/table.h"
 
 namespace ferry::io {
 class Reactor;
@@ -60,13 +62,13 @@ class PinSet {
 
   // Translate's side: pins `vol` (once per volume) and returns the table it is pinned at,
   // or nullptr when the volume refused the pin (its ranges stay on it).
-  const volume::Table* Pin(volume::Volume* vol);
+  const volume::Table* Pin(volume::Stack* vol);
 
  private:
   struct Entry {
-    std::shared_ptr<volume::Volume> vol;   // alive while the copy may issue to its leaves
+    std::shared_ptr<volume::Stack> vol;    // alive while the copy may issue to its leaves
     std::shared_ptr<volume::Table> table;  // keeps the leaves the pieces name alive
-    volume::Volume::CopyPin pin;
+    volume::Stack::CopyPin pin;
   };
   explicit PinSet(io::Reactor* reactor) : reactor_(reactor) {}
   static void RequestRelease(const std::weak_ptr<PinSet>& weak);
@@ -74,7 +76,7 @@ class PinSet {
   io::Reactor* const reactor_;
   std::weak_ptr<PinSet> self_;
   std::vector<Entry> entries_;
-  std::vector<const volume::Volume*> refused_;  // suspended (or removed) when asked
+  std::vector<const volume::Stack*> refused_;  // suspended (or removed) when asked
   std::atomic<bool> release_requested_{false};
 };
 

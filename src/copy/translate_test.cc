@@ -45,9 +45,7 @@ class TranslateTest : public testing::StackTest {
     }
     EXPECT_EQ(stream, StreamBytes(d));
   }
-  bool IsVolume(const block::BlockDevice* d) {
-    return dynamic_cast<const volume::Volume*>(d) != nullptr;
-  }
+  bool IsVolume(const block::BlockDevice* d) { return d->stack() != nullptr; }
 };
 
 // linear over striped over linear, on the source and (with another chunk size) on the

@@ -4,8 +4,18 @@
 
 #include "block/splitter.h"
 #include "io/reactor.h"
+#include "volume/stack.h"
 
 namespace ferry::volume {
+
+// A table holds the stacks it names open (DeviceRef, target.h).
+DeviceRef::DeviceRef(std::shared_ptr<block::BlockDevice> dev) : dev_(std::move(dev)) {
+  if (Stack* s = dev_ != nullptr ? dev_->stack() : nullptr) s->Open();
+}
+
+DeviceRef::~DeviceRef() {
+  if (Stack* s = dev_ != nullptr ? dev_->stack() : nullptr) s->Close();
+}
 
 void CompletePosted(block::IoCallback& done, IoStatus st) {
   io::Reactor::Current()->Post([&done, st] { done(st); });

@@ -34,6 +34,10 @@
 
 namespace ferry::volume {
 
+namespace thin {
+class PoolLine;
+}
+
 inline constexpr uint64_t kSectorBytes = 512;  // table offsets and lengths are dm sectors
 
 // What a piece of a volume range lands on.
@@ -71,8 +75,8 @@ using DeviceLookup = std::function<std::shared_ptr<block::BlockDevice>(std::stri
 // The clock of time-driven targets (flakey); tests inject their own.
 using TargetClock = std::function<std::chrono::steady_clock::time_point()>;
 
-// A reference from a table to an underlying device. While it exists, a Volume it names
-// counts as open (Volume::Remove refuses).
+// A reference from a table to an underlying device. While it exists, a stack it names (a
+// volume, stack.h) counts as open (Volume::Remove refuses).
 class DeviceRef {
  public:
   DeviceRef() = default;
@@ -185,6 +189,11 @@ class Target {
     (void)block_size;
     return std::nullopt;
   }
+  // The line's place in a thin pool (thin/pool_line.h): a thin-pool line runs one, a thin
+  // line is a thin device of one. Thin lines ask it of the lines of other volumes (a pool
+  // volume, a copy's source) through Stack::active_table, without knowing their types.
+  // nullptr (the default) for lines outside any pool.
+  virtual const thin::PoolLine* pool_line() const { return nullptr; }
   // Hooks around suspend and resume (dm's presuspend / resume); the defaults do nothing.
   virtual void Presuspend() {}
   virtual void Resume() {}

@@ -30,36 +30,6 @@ std::vector<std::unique_ptr<Volume::Fanout>>& Volume::FreeList() {
   return list;
 }
 
-// ---- DeviceRef (target.h): tables hold the volumes they name open ----
-
-DeviceRef::DeviceRef(std::shared_ptr<block::BlockDevice> dev) : dev_(std::move(dev)) {
-  if (auto* v = dynamic_cast<Volume*>(dev_.get())) v->Open();
-}
-
-DeviceRef::~DeviceRef() {
-  if (auto* v = dynamic_cast<Volume*>(dev_.get())) v->Close();
-}
-
-// ---- CopyPin ----
-
-Volume::CopyPin& Volume::CopyPin::operator=(CopyPin&& o) noexcept {
-  if (this != &o) {
-    Release();
-    vol_ = o.vol_;
-    id_ = o.id_;
-    generation_ = o.generation_;
-    o.vol_ = nullptr;
-  }
-  return *this;
-}
-
-void Volume::CopyPin::Release() {
-  if (vol_ == nullptr) return;
-  Volume* v = vol_;
-  vol_ = nullptr;
-  v->Unpin(id_);
-}
-
 // ---- creation and geometry ----
 
 Result<std::shared_ptr<Volume>> Volume::Create(std::string name, std::shared_ptr<Table> table) {

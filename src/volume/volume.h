@@ -44,6 +44,7 @@
 #include "base/inline_function.h"
 #include "base/status.h"
 #include "ferry/block_device.h"
+#include "volume/stack.h"
 #include "volume/table.h"
 
 namespace ferry::io {
@@ -55,37 +56,13 @@ namespace ferry::volume {
 // "volume 'NAME'", for messages.
 std::string VolumeLabel(std::string_view name);
 
+// A volume is its own stacking capability (stack.h): stack() answers this.
 class Volume : public block::BlockDevice,
                public block::CopyOffload,
+               public Stack,
                public std::enable_shared_from_this<Volume> {
  public:
   using SuspendDone = InlineFunction<void(Status), 48>;
-  using ReleaseRequest = InlineFunction<void(), 48>;
-
-  // A copy's hold on the volume (DESIGN.md, "The copy path", step 2). While it lives it
-  // counts as in flight, so Suspend waits for it; generation() is the table generation the
-  // copy translated its ranges with. Destroying or Release()-ing it ends the hold.
-  class CopyPin {
-   public:
-    CopyPin() = default;
-    CopyPin(CopyPin&& o) noexcept : vol_(o.vol_), id_(o.id_), generation_(o.generation_) {
-      o.vol_ = nullptr;
-    }
-    CopyPin& operator=(CopyPin&& o) noexcept;
-    CopyPin(const CopyPin&) = delete;
-    CopyPin& operator=(const CopyPin&) = delete;
-    ~CopyPin() { Release(); }
-    void Release();
-    bool held() const { return vol_ != nullptr; }
-    uint64_t generation() const { return generation_; }
-
-   private:
-    friend class Volume;
-    CopyPin(Volume* vol, uint64_t id, uint64_t gen) : vol_(vol), id_(id), generation_(gen) {}
-    Volume* vol_ = nullptr;
-    uint64_t id_ = 0;
-    uint64_t generation_ = 0;
-  };
 
   // A volume with `table` active. InvalidArgument for an empty name or no table.
   static Result<std::shared_ptr<Volume>> Create(std::string name, std::shared_ptr<Table> table);
@@ -108,6 +85,8 @@ class Volume : public block::BlockDevice,
   block::CopyOffload* copy_offload() override;
   bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
   void SubmitCopy(block::CopyLegRequest& req) override;
+  Stack* stack() override { return this; }
+  const Stack* stack() const override { return this; }
 
   // Lifecycle (see the header comment).
   Status Load(std::shared_ptr<Table> table);
@@ -116,19 +95,16 @@ class Volume : public block::BlockDevice,
   Status Resume();
   Status Remove();
   // Holders (a LUN, a table of another volume) keep the volume open; Remove refuses then.
-  void Open();
-  void Close();
+  void Open() override;
+  void Close() override;
 
-  // The hook for the copy engine's translate step (src/copy/translate.h): translate pins
-  // every volume a copy passes through, maps its ranges with active_table()->Map(), and
-  // checks generation() against the pin's before it executes, so a stale mapping is never
-  // written through. Fails with kUnavailable while the volume is suspended (the copy then
-  // runs as ordinary reads and writes, which queue). `on_release` runs once if a Suspend's
-  // deadline passes while the pin is held, on the reactor that called Suspend; the copy
-  // should then finish its ranges as ordinary I/O and drop the pin.
-  Result<CopyPin> PinForCopy(ReleaseRequest on_release);
+  // The hook for the copy engine's translate step (src/copy/translate.h), which pins every
+  // volume a copy passes through (Stack::PinForCopy). The release request comes from a
+  // Suspend's deadline, on the reactor that called Suspend.
+  Result<CopyPin> PinForCopy(ReleaseRequest on_release) override;
   // Bumped each time Resume swaps in a new table; starts at 1.
-  uint64_t generation() const;
+  uint64_t generation() const override;
+  std::shared_ptr<Stack> shared_stack() override { return shared_from_this(); }
 
   // dmsetup message: to the line with index `target_index`, or holding `sector`.
   Result<std::string> Message(size_t target_index, std::span<const std::string> args);
@@ -139,7 +115,8 @@ class Volume : public block::BlockDevice,
   std::string InactiveTableText() const;
   std::string StatusText() const;
 
-  std::shared_ptr<Table> active_table() const;
+  std::shared_ptr<Table> active_table() const override;
+  Tables tables() const override;
   bool suspended() const;
   size_t in_flight() const;  // requests and pins
   size_t queued() const;
@@ -172,7 +149,7 @@ class Volume : public block::BlockDevice,
   // the last one of a suspend.
   void Drained(std::unique_lock<std::mutex>& lock);
   void DeadlinePassed(uint64_t epoch);
-  void Unpin(uint64_t id);
+  void Unpin(uint64_t id) override;
   bool References(const Table& table, int depth) const;
 
   const std::string name_;

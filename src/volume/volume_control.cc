@@ -15,15 +15,10 @@ bool Volume::References(const Table& table, int depth) const {
       found = true;
       return;
     }
-    if (auto* v = dynamic_cast<Volume*>(&d)) {
-      std::shared_ptr<Table> a;
-      std::shared_ptr<Table> b;
-      {
-        std::lock_guard lock(v->mu_);
-        a = v->active_;
-        b = v->inactive_;
-      }
-      found = (a && References(*a, depth + 1)) || (b && References(*b, depth + 1));
+    if (const Stack* s = d.stack()) {
+      const Tables t = s->tables();
+      found = (t.active && References(*t.active, depth + 1)) ||
+              (t.inactive && References(*t.inactive, depth + 1));
     }
   });
   return found;
@@ -186,7 +181,7 @@ Result<Volume::CopyPin> Volume::PinForCopy(ReleaseRequest on_release) {
   }
   const uint64_t id = next_pin_++;
   pins_.emplace(id, Pin{std::move(on_release), false});
-  return CopyPin(this, id, generation_);
+  return NewPin(id, generation_);
 }
 
 void Volume::Unpin(uint64_t id) {
@@ -241,6 +236,11 @@ std::string Volume::StatusText() const {
 std::shared_ptr<Table> Volume::active_table() const {
   std::lock_guard lock(mu_);
   return active_;
+}
+
+Stack::Tables Volume::tables() const {
+  std::lock_guard lock(mu_);
+  return {active_, inactive_};
 }
 
 bool Volume::suspended() const {

@@ -155,7 +155,7 @@ bool ThinCrashTest::Trial(const std::vector<Op>& ops, size_t crash_step, uint64_
   Status st = rig.Open(meta_cut, data_cut);
   EXPECT_TRUE(st.ok()) << st.ToString() << " (crash step " << crash_step << ")";
   if (!st.ok()) return true;
-  auto* pool = dynamic_cast<ThinPoolTarget*>(&rig.vols[0]->active_table()->target(0));
+  const PoolLine* pool = rig.vols[0]->active_table()->target(0).pool_line();
   EXPECT_TRUE(pool->pool()->meta().Check().ok());
   if (pool->pool()->meta().FindDevice(1) == nullptr) return true;  // create not committed yet
   EXPECT_TRUE(rig.Build("t", "0 " + std::to_string(kVblocks * kBlock / 512) + " thin pool 1").ok());

@@ -16,10 +16,11 @@
 
 #include "volume/target.h"
 #include "volume/thin/pool.h"
+#include "volume/thin/pool_line.h"
 
 namespace ferry::volume::thin {
 
-class ThinPoolTarget : public Target {
+class ThinPoolTarget : public Target, public PoolLine {
  public:
   static Result<std::unique_ptr<Target>> Create(const TargetArgs& a);
   std::string_view type() const override { return "thin-pool"; }
@@ -34,8 +35,11 @@ class ThinPoolTarget : public Target {
   void Presuspend() override;
   void SubmitPiece(PieceIo& io) override;
 
-  // The pool, once Prepare has completed (nullptr before).
-  std::shared_ptr<Pool> pool() const { return pool_; }
+  // The pool, once Prepare has completed (nullptr before); thin lines find it through the
+  // pool volume (PoolLine).
+  const PoolLine* pool_line() const override { return this; }
+  std::shared_ptr<Pool> pool() const override { return pool_; }
+  std::optional<uint32_t> thin_id() const override { return std::nullopt; }
 
  private:
   ThinPoolTarget(uint64_t len, std::shared_ptr<block::BlockDevice> meta,

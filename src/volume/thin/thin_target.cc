@@ -5,8 +5,8 @@
 
 #include "block/splitter.h"
 #include "io/reactor.h"
-#include "volume/thin/thin_pool_target.h"
-#include "volume/volume.h"
+#include "volume/stack.h"
+#include "volume/table.h"
 
 namespace ferry::volume::thin {
 
@@ -286,15 +286,16 @@ Result<std::unique_ptr<Target>> ThinTarget::Create(const TargetArgs& a) {
   if (dev == nullptr) {
     return NotFound("pool device '" + a.args[0] + "' does not exist (create the thin-pool first)");
   }
-  auto* vol = dynamic_cast<Volume*>(dev.get());
-  std::shared_ptr<Table> table = vol ? vol->active_table() : nullptr;
-  ThinPoolTarget* pt = nullptr;
-  if (table != nullptr && table->size() == 1) pt = dynamic_cast<ThinPoolTarget*>(&table->target(0));
-  if (pt == nullptr || pt->pool() == nullptr) {
+  // The pool volume's one line is asked for its pool (PoolLine), not cast to its type.
+  std::shared_ptr<Table> table = ActiveTableOf(*dev);
+  const PoolLine* line =
+      table != nullptr && table->size() == 1 ? table->target(0).pool_line() : nullptr;
+  std::shared_ptr<Pool> pool = line != nullptr && !line->thin_id() ? line->pool() : nullptr;
+  if (pool == nullptr) {
     return InvalidArgument("device '" + a.args[0] +
                            "' is not a pool: name a volume whose table is one thin-pool line");
   }
-  std::unique_ptr<ThinTarget> t(new ThinTarget(a.num_sectors, std::move(dev), pt->pool()));
+  std::unique_ptr<ThinTarget> t(new ThinTarget(a.num_sectors, std::move(dev), std::move(pool)));
   t->pool_name_ = a.args[0];
   t->dev_ = id;
   return std::unique_ptr<Target>(std::move(t));
@@ -375,19 +376,28 @@ std::optional<block::ProvisioningExtent> ThinTarget::Provisioning(uint64_t offse
 
 namespace {
 
-// The thin line of `src` holding [offset, offset + len) bytes, with the offset relative to
-// that line; nullptr when src is not a volume or the range is not inside one thin line.
-const ThinTarget* SourceLine(const block::BlockDevice& src, uint64_t* offset, uint64_t len) {
-  const auto* vol = dynamic_cast<const Volume*>(&src);
-  std::shared_ptr<Table> table = vol ? vol->active_table() : nullptr;
-  if (table == nullptr) return nullptr;
+// The thin device of `t` when it is a thin line of `pool`.
+std::optional<uint32_t> ThinOf(const Target& t, const std::shared_ptr<Pool>& pool) {
+  const PoolLine* line = t.pool_line();
+  if (line == nullptr || line->pool() != pool) return std::nullopt;
+  return line->thin_id();
+}
+
+// The thin device of `pool` whose line of `src` holds [offset, offset + len) bytes, with the
+// offset made relative to that line; std::nullopt when src is not a volume or the range is
+// not inside one thin line of the pool.
+std::optional<uint32_t> SourceThin(const block::BlockDevice& src, const std::shared_ptr<Pool>& pool,
+                                   uint64_t* offset, uint64_t len) {
+  std::shared_ptr<Table> table = ActiveTableOf(src);
+  if (table == nullptr) return std::nullopt;
   const size_t i = table->FindTarget(*offset / kSectorBytes);
-  if (i >= table->size()) return nullptr;
+  if (i >= table->size()) return std::nullopt;
   const uint64_t start = table->start_sectors(i) * kSectorBytes;
-  const auto* t = dynamic_cast<const ThinTarget*>(&table->target(i));
-  if (t == nullptr || *offset + len > start + t->num_sectors() * kSectorBytes) return nullptr;
+  const Target& t = table->target(i);
+  const std::optional<uint32_t> id = ThinOf(t, pool);
+  if (!id || *offset + len > start + t.num_sectors() * kSectorBytes) return std::nullopt;
   *offset -= start;
-  return t;
+  return id;
 }
 
 struct ShareRun {
@@ -444,11 +454,9 @@ void RunShare(ShareOp* op) {
 }  // namespace
 
 bool ThinTarget::CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const {
-  const auto* vol = dynamic_cast<const Volume*>(&src);
-  std::shared_ptr<Table> table = vol ? vol->active_table() : nullptr;
+  std::shared_ptr<Table> table = ActiveTableOf(src);
   for (size_t i = 0; table != nullptr && i < table->size(); ++i) {
-    const auto* t = dynamic_cast<const ThinTarget*>(&table->target(i));
-    if (t != nullptr && t->pool_ == pool_ && !pool_->options().read_only) return true;
+    if (ThinOf(table->target(i), pool_) && !pool_->options().read_only) return true;
   }
   if (why_not != nullptr) {
     *why_not = "'" + std::string(src.name()) + "' is not a thin volume of pool '" + pool_name_ +
@@ -467,11 +475,12 @@ void ThinTarget::SubmitCopy(block::CopyLegRequest& req) {
   bool ok = !pool_->options().read_only;
   for (const block::CopySegment& s : req.segments) {
     uint64_t src_off = s.src_offset_bytes;
-    const ThinTarget* src = ok ? SourceLine(*req.src, &src_off, s.len_bytes) : nullptr;
-    ok = src != nullptr && src->pool_ == pool_ && src_off % bs == 0 &&
-         s.dst_offset_bytes % bs == 0 && s.len_bytes % bs == 0;
+    const std::optional<uint32_t> src =
+        ok ? SourceThin(*req.src, pool_, &src_off, s.len_bytes) : std::nullopt;
+    ok = src.has_value() && src_off % bs == 0 && s.dst_offset_bytes % bs == 0 &&
+         s.len_bytes % bs == 0;
     if (!ok) break;
-    op->runs.push_back({src->dev_, src_off / bs, s.dst_offset_bytes / bs, s.len_bytes / bs});
+    op->runs.push_back({*src, src_off / bs, s.dst_offset_bytes / bs, s.len_bytes / bs});
   }
   if (!ok) {
     // Not whole blocks of a thin of this pool: the engine copies the leg with reads and

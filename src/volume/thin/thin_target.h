@@ -14,10 +14,11 @@
 
 #include "volume/target.h"
 #include "volume/thin/pool.h"
+#include "volume/thin/pool_line.h"
 
 namespace ferry::volume::thin {
 
-class ThinTarget : public Target {
+class ThinTarget : public Target, public PoolLine {
  public:
   static Result<std::unique_ptr<Target>> Create(const TargetArgs& a);
   std::string_view type() const override { return "thin"; }
@@ -40,8 +41,10 @@ class ThinTarget : public Target {
   bool CanCopyFrom(const block::BlockDevice& src, std::string* why_not) const override;
   void SubmitCopy(block::CopyLegRequest& req) override;
 
-  const std::shared_ptr<Pool>& pool() const { return pool_; }
-  uint32_t dev_id() const { return dev_; }
+  // A thin device of its pool (PoolLine).
+  const PoolLine* pool_line() const override { return this; }
+  std::shared_ptr<Pool> pool() const override { return pool_; }
+  std::optional<uint32_t> thin_id() const override { return dev_; }
 
  private:
   ThinTarget(uint64_t len, std::shared_ptr<block::BlockDevice> pool_dev, std::shared_ptr<Pool> pool)

@@ -39,8 +39,8 @@ TEST_F(ThinTargetTest, TablesPreparedTogetherShareOnePool) {
   PrepareTable(t1, [&](Status s) { prepared += s.ok(); });
   PrepareTable(t2, [&](Status s) { prepared += s.ok(); });
   reactor_->RunUntil([&] { return prepared == 2; });
-  auto* p1 = dynamic_cast<ThinPoolTarget*>(&t1->target(0));
-  auto* p2 = dynamic_cast<ThinPoolTarget*>(&t2->target(0));
+  const PoolLine* p1 = t1->target(0).pool_line();
+  const PoolLine* p2 = t2->target(0).pool_line();
   EXPECT_EQ(p1->pool(), p2->pool());
   EXPECT_TRUE(p1->pool()->options().read_only);  // the table prepared last sets the features
 }

@@ -91,10 +91,7 @@ class ThinFixture : public volume::testing::VolumeFixture {
   std::shared_ptr<Volume> PoolVol() {
     return std::dynamic_pointer_cast<Volume>(registry_.Find("pool"));
   }
-  PoolMetadata& Meta() {
-    auto* t = dynamic_cast<ThinPoolTarget*>(&PoolVol()->active_table()->target(0));
-    return t->pool()->meta();
-  }
+  PoolMetadata& Meta() { return PoolVol()->active_table()->target(0).pool_line()->pool()->meta(); }
   void Write(block::BlockDevice& dev, uint64_t lba, const std::vector<uint8_t>& data,
              uint8_t flags = 0) {
     auto p = Start(dev, block::IoOp::kWrite, lba, data.size() / dev.geometry().block_size, 0, flags,
