@@ -192,15 +192,18 @@ for i in $(seq 0 63); do
   writes+=(-c "write -P $((i + 1)) ${i}M 1M")
   reads+=(-c "read -P $((i + 1)) ${i}M 1M")
 done
+# expect_patterns LUN WHY: LUN holds the 64 patterns written below, or the test fails with WHY.
+expect_patterns() {
+  qemu-io -f raw "${reads[@]}" "$url/$1" >"$work/qio.out" 2>&1 ||
+    { tail -5 "$work/qio.out" >&2; fail "reading LUN $1 back"; }
+  ! grep -q "Pattern verification failed" "$work/qio.out" || fail "$2"
+}
 "$here/../lib/ceph_cluster.sh" restart-osd "$cluster" >"$work/restart.out" 2>&1 &
 restart=$!
 qemu-io -f raw "${writes[@]}" "$url/1" >"$work/qio.out" 2>&1 ||
   { tail -5 "$work/qio.out" >&2; fail "writes to LUN 1 failed while the OSD restarted"; }
 wait $restart || { cat "$work/restart.out" >&2; fail "the OSD did not come back"; }
-qemu-io -f raw "${reads[@]}" "$url/1" >"$work/qio.out" 2>&1 ||
-  { tail -5 "$work/qio.out" >&2; fail "reading LUN 1 back"; }
-! grep -q "Pattern verification failed" "$work/qio.out" ||
-  fail "an acknowledged write to LUN 1 was lost across the OSD restart"
+expect_patterns 1 "an acknowledged write to LUN 1 was lost across the OSD restart"
 echo "64 writes of 1 MiB across an OSD restart, all read back: $((SECONDS - t0)) s"
 t0=$SECONDS
 "$here/../lib/ceph_cluster.sh" restart-osd "$cluster" >"$work/restart.out" 2>&1 &
@@ -208,10 +211,7 @@ restart=$!
 qemu-img convert -C -n -f raw -O raw "$url/1" "$url/2" ||
   fail "qemu-img convert -C LUN 1 -> LUN 2 failed while the OSD restarted"
 wait $restart || { cat "$work/restart.out" >&2; fail "the OSD did not come back"; }
-qemu-io -f raw "${reads[@]}" "$url/2" >"$work/qio.out" 2>&1 ||
-  { tail -5 "$work/qio.out" >&2; fail "reading LUN 2 back"; }
-! grep -q "Pattern verification failed" "$work/qio.out" ||
-  fail "LUN 2 does not hold what was copied across the OSD restart"
+expect_patterns 2 "LUN 2 does not hold what was copied across the OSD restart"
 echo "qemu-img convert -C across an OSD restart: LUN 2 holds the copy: $((SECONDS - t0)) s"
 stop_ferryd
 
