@@ -7,7 +7,7 @@
 #include "base/log.h"
 #include "iscsi/target.h"
 #include "iscsi/text_keys.h"
-#include "scsi/copy_manager.h"
+#include "scsi/nexus.h"
 
 namespace ferry::iscsi {
 

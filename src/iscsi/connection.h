@@ -187,7 +187,7 @@ class Connection {
   std::shared_ptr<const ChapCredentials> chap_creds_;  // non-null: CHAP required
   std::optional<ChapAuthenticator> chap_;
   LunView luns_;  // what this session sees (ACL LUN map)
-  // The same LUs for third-party copy (scsi/copy_manager.h), rebuilt with luns_.
+  // The same LUs for third-party copy (scsi/nexus.h), rebuilt with luns_.
   std::shared_ptr<const scsi::NexusView> view_;
   std::array<uint8_t, 6> isid_{};
   uint16_t tsih_ = 0;

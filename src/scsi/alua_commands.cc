@@ -5,8 +5,8 @@
 
 #include "base/endian.h"
 #include "base/log.h"
-#include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 
 namespace ferry::scsi {
 namespace {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "base/endian.h"
-#include "scsi/copy_manager.h"
 #include "scsi/logical_unit_test.h"
+#include "scsi/nexus.h"
 #include "scsi/pr_params.h"
 
 namespace ferry::scsi {

@@ -1,4 +1,4 @@
-// The copy manager: the operation records, metrics, nexus views and the dispatch of the
+// The copy manager: the operation records, metrics and the dispatch of the
 // THIRD-PARTY COPY OUT / IN service actions (xcopy.cc, odx.cc, copy_results.cc).
 #include "scsi/copy_manager.h"
 
@@ -12,20 +12,6 @@
 #include "scsi/token_store.h"
 
 namespace ferry::scsi {
-
-const NexusLu* NexusView::Find(const LogicalUnit* lu) const {
-  for (const NexusLu& n : lus) {
-    if (n.lu.get() == lu) return &n;
-  }
-  return nullptr;
-}
-
-const NexusLu* NexusView::FindByDesignator(const CscdId& id) const {
-  for (const NexusLu& n : lus) {
-    if (n.lu->HasDesignator(id.designator_type, id.designator_bytes())) return &n;
-  }
-  return nullptr;
-}
 
 CopyManager::CopyManager(io::Reactor* reactor, CopyManagerOptions options)
     : reactor_(reactor), options_(std::move(options)) {}

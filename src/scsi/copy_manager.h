@@ -4,9 +4,9 @@
 // one ferryd, with the data moved by one copy engine.
 //
 // Access. A copy reaches only the logical units of the requesting I_T nexus's view (the
-// NexusView the transport puts in each Task: the LUNs its ACL maps, with their per-nexus
-// write protection). A CSCD designator is looked up in that view and nowhere else, so a
-// designator of an LU the initiator cannot see is simply unreachable. A ROD token is a
+// NexusView of nexus.h that the transport puts in each Task: the LUNs its ACL maps, with
+// their per-nexus write protection). A CSCD designator is looked up in that view and nowhere
+// else, so a designator of an LU the initiator cannot see is simply unreachable. A ROD token is a
 // bearer capability, but WRITE USING TOKEN also requires the token's source LU to be in the
 // writer's view.
 //
@@ -42,30 +42,6 @@ namespace ferry::scsi {
 class LogicalUnit;
 class TokenStore;
 struct CopyOp;
-
-// One logical unit as a nexus sees it.
-struct NexusLu {
-  std::shared_ptr<LogicalUnit> lu;
-  bool write_protect = false;  // the nexus's ACL maps it write-protected
-};
-
-// Everything one I_T nexus may reach. Immutable once built; the transport rebuilds it when
-// the nexus's LUN map changes, so copies in flight keep the view (and the LUs) they began
-// with.
-struct NexusView {
-  std::vector<NexusLu> lus;
-  // The initiator port (persistent reservations name registrants by it) and the target
-  // port the nexus came through: over iSCSI the target name and portal group tag, which is
-  // also the port's relative identifier and its target port group (alua.h).
-  std::string initiator_name;
-  std::array<uint8_t, 6> isid{};
-  std::string target_name;
-  uint16_t relative_target_port = 1;
-  uint16_t target_port_group = 1;
-  const NexusLu* Find(const LogicalUnit* lu) const;
-  // The LU whose VPD 83h carries this logical-unit designator.
-  const NexusLu* FindByDesignator(const CscdId& id) const;
-};
 
 struct CopyManagerOptions {
   std::array<uint8_t, 32> token_key{};  // HMAC-SHA256 key of ROD tokens (keep it secret)

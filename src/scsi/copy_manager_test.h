@@ -17,6 +17,7 @@
 #include "io/reactor.h"
 #include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 #include "scsi/tpc_params.h"
 
 namespace ferry::scsi::tpc_test {

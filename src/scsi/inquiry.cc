@@ -8,6 +8,7 @@
 #include "base/endian.h"
 #include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 
 namespace ferry::scsi {
 namespace {

@@ -7,6 +7,7 @@
 #include "scsi/copy_op.h"
 #include "scsi/copy_runner.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 
 namespace ferry::scsi {
 namespace {

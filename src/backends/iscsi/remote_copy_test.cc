@@ -13,6 +13,7 @@
 #include "base/endian.h"
 #include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 #include "scsi/opcodes.h"
 #include "scsi/tpc_params.h"
 
