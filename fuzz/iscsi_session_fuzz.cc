@@ -85,6 +85,7 @@
 #include "iscsi/text_keys.h"
 #include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 
 namespace ferry::iscsi {
 namespace {
@@ -296,7 +297,7 @@ class Run {
       case 2: DataOut(c, in, m, pump); break;
       case 3: {  // the referenced task: outstanding task number `task`
         const uint8_t function = in.U8() & 0x7f;
-        const uint64_t lun = EncodeLun(in.U8());
+        const uint64_t lun = scsi::EncodeLun(in.U8());
         const uint8_t which = in.U8();
         auto t = c.tasks.begin();
         if (!c.tasks.empty()) std::advance(t, which % c.tasks.size());
@@ -700,7 +701,7 @@ class Run {
 
   void Command(Conn& c, uint8_t op, Reader& in, const Mess& m) {
     const uint8_t flags = in.U8();
-    const uint64_t lun = EncodeLun(in.U8());
+    const uint64_t lun = scsi::EncodeLun(in.U8());
     Bhs b{};
     const auto cdb = in.Bytes(in.U8() % 17);
     std::copy(cdb.begin(), cdb.end(), b.begin() + 32);

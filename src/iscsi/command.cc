@@ -1,10 +1,11 @@
 // SCSI commands over iSCSI (RFC 7143 11.3-11.8): immediate and unsolicited data, R2T,
 // Data-Out, Data-In with status in the last PDU, SCSI Response with sense and residuals,
-// REPORT LUNS, and task management.
+// and task management. The nexus (scsi/nexus.h) answers REPORT LUNS and absent LUNs.
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include "base/endian.h"
@@ -13,6 +14,7 @@
 #include "iscsi/target.h"
 #include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
+#include "scsi/nexus.h"
 #include "scsi/opcodes.h"
 
 namespace ferry::iscsi {
@@ -113,14 +115,11 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   auto c = std::make_shared<Command>();
   c->seq = server_->NextCommandSeq();
   c->pdu = p;
-  c->lun_ok = DecodeLun(p.lun, &c->lun);
+  c->lun_ok = scsi::DecodeLun(p.lun, &c->lun);
   commands_seen_++;
-  auto mapped = c->lun_ok ? luns_.find(c->lun) : luns_.end();
-  c->lu = mapped != luns_.end() ? mapped->second.lu.get() : nullptr;
+  c->lu = scsi::AddressTask(view_, c->lun_ok ? std::optional(c->lun) : std::nullopt, c->task);
   c->task.cdb = p.cdb;
   c->task.nexus = nexus_;
-  c->task.view = view_;
-  c->task.write_protected = mapped != luns_.end() && mapped->second.write_protect;
   c->task.allocation_length = scsi::AllocationLength(p.cdb.data());
   c->task.data_out_expected = p.write ? p.expected_data_length : 0;
   const uint32_t edtl = p.expected_data_length;
@@ -246,14 +245,7 @@ void Connection::OnDataOut(const DataOutPdu& p) {
 void Connection::Execute(std::shared_ptr<Command> c) {
   c->task.data_out = c->out;
   c->task.data_in = c->in;
-  if (c->task.cdb[0] == scsi::kReportLuns) {
-    ReportLuns(*c);
-    return Complete(*c);
-  }
-  if (c->lu == nullptr) {
-    NoSuchLun(*c);
-    return Complete(*c);
-  }
+  if (scsi::AnswerForNexus(view_.get(), c->lu, c->task)) return Complete(*c);
   if (c->data_error) {  // SAM-5: the data did not arrive as sent; nothing is written
     c->task.Fail(scsi::MakeSense(scsi::SenseKey::kAbortedCommand, scsi::Asc::kDataPhaseError));
     return Complete(*c);
@@ -286,44 +278,6 @@ void Connection::Execute(std::shared_ptr<Command> c) {
       Send(std::move(out));
     }
   });
-}
-
-// SPC-4 6.33 REPORT LUNS.
-void Connection::ReportLuns(Command& c) {
-  const uint8_t* cdb = c.task.cdb.data();
-  const uint32_t alloc = LoadBe32(cdb + 6);
-  if (cdb[2] > 2 && cdb[2] != 0x10 && cdb[2] != 0x11 && cdb[2] != 0x12) {
-    return c.task.Fail(scsi::InvalidFieldInCdb(2));
-  }
-  if (alloc < 16) return c.task.Fail(scsi::InvalidFieldInCdb(6));
-  std::vector<uint8_t> d(8, 0);
-  if (target_ != nullptr && cdb[2] != 0x01) {  // select 1: well-known LUNs only (none)
-    for (const auto& [lun, view] : luns_) {
-      (void)view;
-      uint8_t e[8];
-      StoreBe64(e, EncodeLun(lun));
-      d.insert(d.end(), e, e + 8);
-    }
-  }
-  StoreBe32(d.data(), static_cast<uint32_t>(d.size() - 8));
-  c.task.Reply(d);
-}
-
-// A command to a LUN that does not exist (SPC-4 4.6.4 and 6.6.2).
-void Connection::NoSuchLun(Command& c) {
-  if (c.task.cdb[0] == scsi::kInquiry) {
-    uint8_t d[36] = {0x7f, 0, 0x06, 0x12, 31};  // qualifier 3: no LU here
-    return c.task.Reply(d);
-  }
-  if (c.task.cdb[0] == scsi::kRequestSense) {
-    uint8_t buf[scsi::kMaxSenseBytes];
-    size_t n = scsi::EncodeSense(
-        scsi::MakeSense(scsi::SenseKey::kIllegalRequest, scsi::Asc::kLogicalUnitNotSupported),
-        c.task.cdb[1] & 1, buf);
-    return c.task.Reply({buf, n});
-  }
-  c.task.Fail(
-      scsi::MakeSense(scsi::SenseKey::kIllegalRequest, scsi::Asc::kLogicalUnitNotSupported));
 }
 
 // Sends the data and the status of a finished command.
@@ -440,7 +394,7 @@ void Connection::OnTaskMgmt(const TaskMgmtRequestPdu& p) {
   CheckCmdSn(p.cmdsn, p.immediate);
   uint8_t response = 0;  // function complete
   uint64_t lun = 0;
-  const bool lun_ok = DecodeLun(p.lun, &lun);
+  const bool lun_ok = scsi::DecodeLun(p.lun, &lun);
   size_t matched = 0;
   bool cold_reset = false;
   auto abort_if = [&](auto pred) {

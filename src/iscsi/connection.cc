@@ -162,10 +162,8 @@ void Connection::SetLuns(LunView luns) {
   view->target_name = target_->config().name;
   view->relative_target_port = tpgt_;
   view->target_port_group = tpgt_;
-  for (const auto& [n, v] : luns_) {
-    (void)n;
-    view->lus.push_back({v.lu, v.write_protect});
-  }
+  for (const auto& [n, v] : luns_)
+    view->lus.push_back({.lu = v.lu, .lun = n, .write_protect = v.write_protect});
   view_ = std::move(view);
 }
 

@@ -122,8 +122,6 @@ class Connection {
   void FitWriteToEdtl(Command& c);
   void Execute(std::shared_ptr<Command> c);
   void Complete(Command& c);
-  void ReportLuns(Command& c);
-  void NoSuchLun(Command& c);
 
   Server* server_;
   io::Reactor* reactor_;
@@ -187,7 +185,8 @@ class Connection {
   std::shared_ptr<const ChapCredentials> chap_creds_;  // non-null: CHAP required
   std::optional<ChapAuthenticator> chap_;
   LunView luns_;  // what this session sees (ACL LUN map)
-  // The same LUs for third-party copy (scsi/nexus.h), rebuilt with luns_.
+  // The same LUs as the SCSI core's nexus (scsi/nexus.h): commands are addressed in it, and
+  // third-party copy resolves in it. Rebuilt with luns_.
   std::shared_ptr<const scsi::NexusView> view_;
   std::array<uint8_t, 6> isid_{};
   uint16_t tsih_ = 0;

@@ -87,27 +87,6 @@ const PortalGroup* Target::GroupFor(std::string_view local_portal) const {
   return nullptr;
 }
 
-bool DecodeLun(uint64_t field, uint64_t* lun) {
-  const uint8_t b0 = static_cast<uint8_t>(field >> 56);
-  const uint8_t b1 = static_cast<uint8_t>(field >> 48);
-  if ((field & 0x0000ffffffffffffull) != 0) return false;  // second level: not used here
-  switch (b0 >> 6) {
-    case 0:  // peripheral device addressing, bus 0
-      if ((b0 & 0x3f) != 0) return false;
-      *lun = b1;
-      return true;
-    case 1:  // flat space addressing
-      *lun = static_cast<uint64_t>(b0 & 0x3f) << 8 | b1;
-      return true;
-    default: return false;
-  }
-}
-
-uint64_t EncodeLun(uint64_t lun) {
-  if (lun < 256) return lun << 48;
-  return (0x4000ull | (lun & 0x3fff)) << 48;
-}
-
 Server::Server(io::Reactor* reactor, std::vector<std::shared_ptr<Target>> targets,
                std::vector<io::Reactor*> workers)
     : reactor_(reactor), targets_(std::move(targets)), workers_(std::move(workers)) {

@@ -121,11 +121,6 @@ class Target {
   std::map<uint64_t, TargetLun> luns_;  // guarded by luns_mu_
 };
 
-// SAM-5 4.7 LUN field <-> number: peripheral (0..255) and flat (up to 16383) addressing.
-// Returns false for address methods we do not use.
-bool DecodeLun(uint64_t field, uint64_t* lun);
-uint64_t EncodeLun(uint64_t lun);
-
 struct ServerStats {
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> connections_refused{0};  // logins refused: max_connections sessions
