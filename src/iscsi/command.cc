@@ -151,28 +151,20 @@ void Connection::OnScsiCommand(const ScsiCommandPdu& p) {
   Execute(std::move(c));
 }
 
-// SAM-5 5.4.3 / RFC 7143 11.4.5: when the initiator expects to send less than the CDB's
-// transfer length, only what it sends is written (the CDB is cut to that many blocks) and
-// the difference is an overflow residual; when it expects more, an underflow.
+// RFC 7143 11.4.5: when the initiator expects to send less than the CDB's transfer length,
+// only what it sends is written (scsi::FitWriteToDataOut cuts the CDB, or refuses a partial
+// block) and the difference is an overflow residual; when it expects more, an underflow.
 void Connection::FitWriteToEdtl(Command& c) {
-  auto bt = scsi::DecodeBlockTransfer(c.task.cdb.data());
-  if (!bt || !bt->data_out) return;
-  const uint64_t bs = c.lu->device().geometry().block_size;
-  const uint64_t tl = bt->blocks * bs;
   const uint32_t edtl = c.pdu.expected_data_length;
-  if (edtl < tl) {
-    // Whole blocks: write what comes. A partial block cannot be written: the logical unit
-    // refuses the command (the data is short) and nothing changes.
-    if (edtl % bs == 0 && (edtl > 0 || bt->len_bytes > 1)) {  // WRITE(6): 0 means 256
-      scsi::SetTransferLength(c.task.cdb.data(), *bt, static_cast<uint32_t>(edtl / bs));
-    } else {
-      c.partial_block = true;
-    }
+  auto tl = scsi::FitWriteToDataOut(c.task.cdb.data(), c.lu->device().geometry().block_size, edtl,
+                                    &c.partial_block);
+  if (!tl) return;
+  if (edtl < *tl) {
     c.overflow = true;
-    c.residual = static_cast<uint32_t>(tl - edtl);
-  } else if (edtl > tl) {
+    c.residual = static_cast<uint32_t>(*tl - edtl);
+  } else if (edtl > *tl) {
     c.underflow = true;
-    c.residual = static_cast<uint32_t>(edtl - tl);
+    c.residual = static_cast<uint32_t>(edtl - *tl);
   }
 }
 

@@ -282,6 +282,21 @@ void SetTransferLength(uint8_t* c, const BlockTransfer& bt, uint32_t blocks) {
   }
 }
 
+std::optional<uint64_t> FitWriteToDataOut(uint8_t* cdb, uint32_t block_size,
+                                          uint32_t data_out_bytes, bool* partial_block) {
+  auto bt = DecodeBlockTransfer(cdb);
+  if (!bt || !bt->data_out) return std::nullopt;
+  const uint64_t tl = uint64_t{bt->blocks} * block_size;
+  if (data_out_bytes < tl) {
+    if (data_out_bytes % block_size == 0 && (data_out_bytes > 0 || bt->len_bytes > 1)) {
+      SetTransferLength(cdb, *bt, data_out_bytes / block_size);
+    } else {
+      *partial_block = true;
+    }
+  }
+  return tl;
+}
+
 std::span<const CommandInfo> SupportedCommands() { return kCommands; }
 
 const CommandInfo* FindCommand(uint8_t opcode, uint8_t sa) {

@@ -101,6 +101,13 @@ std::optional<BlockTransfer> DecodeBlockTransfer(const uint8_t* cdb);
 std::optional<uint64_t> ImpliedDataOutBytes(const uint8_t* cdb, uint32_t block_size);
 // Rewrites the transfer length field (the CDB stays valid: blocks fits its field).
 void SetTransferLength(uint8_t* cdb, const BlockTransfer& bt, uint32_t blocks);
+// SAM-5 5.4.3: a block write (data_out) whose transport expects `data_out_bytes`, less than
+// its transfer length, writes only what comes: its CDB is cut to that many whole blocks.
+// Returns the transfer length in bytes before any cut (nullopt: not a block write). Data
+// that ends inside a block (or that would cut WRITE(6), where 0 means 256, to no block)
+// cannot be written: the CDB stays and `*partial_block` is set, to refuse the command.
+std::optional<uint64_t> FitWriteToDataOut(uint8_t* cdb, uint32_t block_size,
+                                          uint32_t data_out_bytes, bool* partial_block);
 
 // One implemented command: opcode, service action (or none) and the CDB usage data of
 // REPORT SUPPORTED OPERATION CODES (SPC-4 6.35.3): which bits of each CDB byte we look at.
