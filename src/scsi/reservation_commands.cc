@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/endian.h"
+#include "scsi/copy_manager.h"
 #include "scsi/logical_unit.h"
 #include "scsi/nexus.h"
 #include "scsi/opcodes.h"
