@@ -163,6 +163,9 @@ bool RemoteCopier::StartUnit(Op& op) {
   return true;
 }
 
+// SPC-4 6.4.6.5: a 02h segment moves at most 65535 source blocks and MAXIMUM SEGMENT LENGTH
+// bytes; one command holds at most MAXIMUM SEGMENT DESCRIPTOR COUNT segments and MAXIMUM
+// DESCRIPTOR LIST LENGTH bytes of descriptors (the destination's copy manager runs it).
 bool RemoteCopier::FillXcopyUnit(Op& op) {
   const CopyCapabilities& d = *dst_.caps;
   uint64_t seg_cap = uint64_t{kMaxB2BSegmentBlocks} * src_.block_size;
